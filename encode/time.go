@@ -1,0 +1,334 @@
+package encode
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+)
+
+// Time encodings, stored in the high nibble of the encodings byte.
+//
+// Part of the format: do not change.
+const (
+	// TimeSingle: one point; the time section is empty (MinT is the point).
+	TimeSingle = 0
+	// TimeConstDelta: every delta is equal; the time section is empty, the
+	// delta is (MaxT-MinT)/(Count-1).
+	TimeConstDelta = 1
+	// TimePacked: deltas are g*(m+f_i) with each f_i in w bits.
+	TimePacked = 2
+	// TimeDeltaOfDelta: the quotients q_i = d_i/g are coded as q_1 and then
+	// zigzag(q_i - q_{i-1}) in a prefix code.
+	TimeDeltaOfDelta = 3
+
+	maxTimeEnc = TimeDeltaOfDelta
+)
+
+// Delta-of-delta prefix code: a value z = zigzag(q_i - q_{i-1}) is written
+// as k one-bits, a zero bit (absent when k == dodEscape), then z in
+// dodWidth[k] bits, for the smallest k whose width holds z.
+//
+// Part of the format: do not change.
+const dodEscape = 6
+
+var dodWidth = [8]uint{0, 5, 9, 13, 20, 32, 64}
+
+// dodLen[k] is the total length of a code in bucket k (k < dodEscape).
+var dodLen = [8]uint{1, 2 + 5, 3 + 9, 4 + 13, 5 + 20, 6 + 32, 6 + 64}
+
+// dodCost[bits.Len64(z)] is the length of the code for z.
+var dodCost = func() (c [65]uint8) {
+	for l := range c {
+		k := 0
+		for dodWidth[k] < uint(l) {
+			k++
+		}
+		c[l] = uint8(dodLen[k])
+	}
+	return c
+}()
+
+// divisor divides uint64 values by a fixed g without a division
+// instruction: g = o<<s with o odd, and for o odd, x*inv(o) mod 2^64 is x/o
+// when o divides x, and is greater than MaxUint64/o otherwise.
+type divisor struct {
+	s   uint
+	inv uint64 // o*inv == 1 mod 2^64
+	lim uint64 // MaxUint64 / o
+}
+
+func newDivisor(g uint64) divisor {
+	if g == 0 {
+		// Only 0 divides by 0 here: d&mask(64) == 0 only for d == 0.
+		return divisor{s: 64}
+	}
+	s := uint(bits.TrailingZeros64(g))
+	o := g >> s
+	inv := o // correct to 3 bits: o*o == 1 mod 8 for odd o
+	for range 5 {
+		inv *= 2 - o*inv // Newton: doubles the correct bits
+	}
+	return divisor{s: s, inv: inv, lim: math.MaxUint64 / o}
+}
+
+func (v divisor) divides(d uint64) bool {
+	return d&mask(v.s) == 0 && (d>>v.s)*v.inv <= v.lim
+}
+
+// quo returns d/g for d a multiple of g.
+func (v divisor) quo(d uint64) uint64 { return (d >> v.s) * v.inv }
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// timePlan is the chosen time encoding of a chunk with its parameters.
+type timePlan struct {
+	enc  uint8
+	size int // exact length of the time section
+	g    uint64
+	div  divisor // divides by g
+	m    uint64  // TimePacked: minimum quotient
+	w    uint    // TimePacked: bit width
+	q1   uint64  // TimeDeltaOfDelta: first quotient
+}
+
+// plan chooses the encoding for ts: the smallest, or force if force >= 0
+// (for tests; ok is false if force does not apply to ts). unsorted is 0, or
+// the first index i with ts[i] < ts[i-1].
+func (p *timePlan) plan(ts []int64, force int) (unsorted int, ok bool) {
+	n := len(ts)
+	if n == 1 {
+		*p = timePlan{enc: TimeSingle}
+		return 0, force < 0 || force == TimeSingle
+	}
+	// Pass 1: order, constant delta, and g = gcd of the deltas.
+	d0 := uint64(ts[1]) - uint64(ts[0])
+	allEqual := true
+	var g uint64
+	div := newDivisor(0)
+	for i := 1; i < n; i++ {
+		if ts[i] < ts[i-1] {
+			return i, false
+		}
+		d := uint64(ts[i]) - uint64(ts[i-1])
+		allEqual = allEqual && d == d0
+		if !div.divides(d) {
+			g = gcd(d, g)
+			div = newDivisor(g)
+		}
+	}
+	if allEqual && force < 0 || force == TimeConstDelta {
+		*p = timePlan{enc: TimeConstDelta}
+		return 0, allEqual
+	}
+	if g == 0 { // only when forced: all deltas are 0
+		g, div = 1, newDivisor(1)
+	}
+
+	// Pass 2: sizes of the packed and delta-of-delta encodings.
+	q1 := div.quo(d0)
+	minQ, maxQ := q1, q1
+	var dodBits uint64
+	prev := q1
+	for i := 2; i < n; i++ {
+		q := div.quo(uint64(ts[i]) - uint64(ts[i-1]))
+		minQ = min(minQ, q)
+		maxQ = max(maxQ, q)
+		dodBits += uint64(dodCost[bits.Len64(zigzag(int64(q-prev)))])
+		prev = q
+	}
+	w := uint(bits.Len64(maxQ - minQ))
+	packed := uvarintLen(g) + uvarintLen(minQ) + 1 + bitsToBytes(uint64(n-1)*uint64(w))
+	dod := uvarintLen(g) + uvarintLen(q1) + bitsToBytes(dodBits)
+	if dod < packed && force < 0 || force == TimeDeltaOfDelta {
+		*p = timePlan{enc: TimeDeltaOfDelta, size: dod, g: g, div: div, q1: q1}
+	} else {
+		*p = timePlan{enc: TimePacked, size: packed, g: g, div: div, m: minQ, w: w}
+	}
+	return 0, force < 0 || force == int(p.enc)
+}
+
+// append writes the time section of ts.
+func (p *timePlan) append(dst []byte, ts []int64) []byte {
+	switch p.enc {
+	case TimePacked:
+		dst = binary.AppendUvarint(dst, p.g)
+		dst = binary.AppendUvarint(dst, p.m)
+		dst = append(dst, byte(p.w))
+		bw := bitWriter{b: dst}
+		for i := 1; i < len(ts); i++ {
+			bw.write(p.div.quo(uint64(ts[i])-uint64(ts[i-1]))-p.m, p.w)
+		}
+		return bw.finish()
+	case TimeDeltaOfDelta:
+		dst = binary.AppendUvarint(dst, p.g)
+		dst = binary.AppendUvarint(dst, p.q1)
+		bw := bitWriter{b: dst}
+		prev := p.q1
+		for i := 2; i < len(ts); i++ {
+			q := p.div.quo(uint64(ts[i]) - uint64(ts[i-1]))
+			z := zigzag(int64(q - prev))
+			prev = q
+			if z == 0 {
+				bw.write(0, 1)
+				continue
+			}
+			k := 1
+			for dodWidth[k] < uint(bits.Len64(z)) {
+				k++
+			}
+			if k < dodEscape {
+				bw.write(mask(uint(k)), uint(k)+1) // k ones, then a zero
+			} else {
+				bw.write(mask(dodEscape), dodEscape)
+			}
+			bw.write(z, dodWidth[k])
+		}
+		return bw.finish()
+	}
+	return dst // TimeSingle, TimeConstDelta: empty section
+}
+
+// timeDecoder decodes a time section in batches.
+type timeDecoder struct {
+	br      bitReader
+	enc     uint8
+	count   int   // points in the chunk
+	emitted int   // points decoded so far
+	t       int64 // last timestamp decoded (MinT before the first)
+	maxT    int64
+	g       uint64
+	q       uint64 // TimeConstDelta: the delta; TimeDeltaOfDelta: last quotient
+	m       uint64 // TimePacked
+	w       uint   // TimePacked
+}
+
+// init checks the time section against the header and prepares decoding.
+// The section is chunk[start:end].
+func (d *timeDecoder) init(h *Header, chunk []byte, start, end int) error {
+	sec := chunk[start:end]
+	*d = timeDecoder{enc: h.TimeEnc, count: h.Count, t: h.MinT, maxT: h.MaxT}
+	switch d.enc {
+	case TimeSingle:
+		if len(sec) != 0 {
+			return errTimeSection
+		}
+	case TimeConstDelta:
+		span := uint64(h.MaxT) - uint64(h.MinT)
+		if len(sec) != 0 || span%uint64(h.Count-1) != 0 {
+			return errTimeSection
+		}
+		d.q = span / uint64(h.Count-1)
+	case TimePacked:
+		r := headerReader{b: sec}
+		d.g, d.m = r.uvarint(), r.uvarint()
+		if r.err != nil || r.off >= len(sec) || d.g == 0 || sec[r.off] > 64 {
+			return errTimeSection
+		}
+		d.w = uint(sec[r.off])
+		d.br = newBitReader(chunk, start+r.off+1, end)
+		if bitsToBytes(uint64(h.Count-1)*uint64(d.w)) != len(sec)-r.off-1 {
+			return errTimeSection
+		}
+	case TimeDeltaOfDelta:
+		r := headerReader{b: sec}
+		d.g, d.q = r.uvarint(), r.uvarint()
+		d.br = newBitReader(chunk, start+r.off, end)
+		// Every code after q_1 takes at least one bit.
+		if r.err != nil || d.g == 0 || uint64(len(sec)-r.off)*8 < uint64(h.Count-2) {
+			return errTimeSection
+		}
+	}
+	return nil
+}
+
+// decode decodes the next len(dst) timestamps into dst; the caller never
+// asks for more than the chunk holds.
+func (d *timeDecoder) decode(dst []int64) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	i := 0
+	t := d.t
+	if d.emitted == 0 {
+		dst[0] = t
+		i = 1
+	}
+	switch d.enc {
+	case TimeConstDelta:
+		// init checked that (Count-1)*delta == MaxT-MinT: no overflow.
+		dt := int64(d.q)
+		for ; i < len(dst); i++ {
+			t += dt
+			dst[i] = t
+		}
+	case TimePacked:
+		br, g, m, w := d.br, d.g, d.m, d.w
+		if w <= 56 {
+			for ; i < len(dst); i++ {
+				nt := t + int64(g*(m+br.read(w)))
+				if nt < t {
+					return errTimeOrder
+				}
+				t = nt
+				dst[i] = t
+			}
+		} else {
+			for ; i < len(dst); i++ {
+				nt := t + int64(g*(m+br.readWide(w)))
+				if nt < t {
+					return errTimeOrder
+				}
+				t = nt
+				dst[i] = t
+			}
+		}
+		d.br = br
+	case TimeDeltaOfDelta:
+		br, g, q := d.br, d.g, d.q
+		if d.emitted+i == 1 && i < len(dst) {
+			nt := t + int64(g*q)
+			if nt < t {
+				return errTimeOrder
+			}
+			t = nt
+			dst[i] = t
+			i++
+		}
+		for ; i < len(dst); i++ {
+			x := br.peek()
+			k := uint(bits.TrailingZeros64(^x))
+			var z uint64
+			if k < dodEscape {
+				z = x >> (k + 1) & mask(dodWidth[k&7])
+				br.pos += dodLen[k&7]
+			} else {
+				br.pos += dodEscape
+				z = br.readWide(64)
+			}
+			q += uint64(unzigzag(z))
+			nt := t + int64(g*q)
+			if nt < t {
+				return errTimeOrder
+			}
+			t = nt
+			dst[i] = t
+		}
+		d.br, d.q = br, q
+	}
+	d.t = t
+	d.emitted += len(dst)
+	if d.emitted == d.count {
+		if t != d.maxT {
+			return errTimeEnd
+		}
+		if d.enc >= TimePacked && !d.br.exhausted() {
+			return errTimeSection
+		}
+	}
+	return nil
+}

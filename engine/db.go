@@ -1,0 +1,507 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/eventmetrics/eventmetrics/index"
+	"github.com/eventmetrics/eventmetrics/query"
+	"github.com/eventmetrics/eventmetrics/wal"
+)
+
+// Errors the engine returns.
+var (
+	// ErrClosed is returned by every call after Close.
+	ErrClosed = errors.New("engine: closed")
+	// ErrSeriesLimit is returned by writes that would create a series past
+	// Options.MaxSeries.
+	ErrSeriesLimit = errors.New("engine: series limit reached")
+	// ErrInvalid is wrapped by errors about bad input (names, labels,
+	// values, batches).
+	ErrInvalid = errors.New("engine: invalid input")
+	// ErrLocked is returned by Open when another DB holds the directory.
+	ErrLocked = errors.New("engine: directory is locked by another DB")
+	// ErrFailed is wrapped by the errors of a DB that stopped accepting
+	// writes after an I/O failure (a failed fsync is never retried).
+	ErrFailed = errors.New("engine: failed")
+)
+
+// Labels name a series together with its metric name. An empty value means
+// the label is absent.
+type Labels = map[string]string
+
+// Sub-directories of a DB directory.
+const (
+	lockFile  = "LOCK"
+	walDir    = "wal"
+	pebbleDir = "data"
+)
+
+// DB is an embedded event-time metrics store. All its methods are safe for
+// concurrent use.
+type DB struct {
+	dir  string
+	opts Options
+	fs   vfs.FS
+	lim  index.Limits
+
+	lock     io.Closer
+	pdb      *pebble.DB
+	log      *wal.Writer
+	postings *index.Postings
+
+	// mu orders writes against checkpoints: a write holds it shared while
+	// it appends to the log and to the head; a checkpoint holds it
+	// exclusively while it rotates the log and snapshots the heads, so
+	// that the snapshot holds exactly the points of the older segments.
+	mu sync.RWMutex
+	// readMu lets Close wait for running queries.
+	readMu sync.RWMutex
+	// ckptMu serializes checkpoints.
+	ckptMu sync.Mutex
+
+	seriesMu sync.RWMutex
+	byKey    map[string]*Series // guarded by seriesMu
+	byID     map[uint64]*Series // guarded by seriesMu
+	nextID   uint64             // guarded by seriesMu (and stable under mu held exclusively)
+
+	dirtyMu   sync.Mutex
+	dirty     []*Series // series with data not yet in pebble; guarded by dirtyMu
+	newSeries []*Series // series not yet in pebble; guarded by dirtyMu
+
+	nextSeq      atomic.Uint64
+	pendingBytes atomic.Int64 // encoded bytes of sealed chunks not yet in pebble
+	walAtCkpt    atomic.Int64 // log size at the last checkpoint
+	closed       atomic.Bool
+	failed       atomic.Pointer[error]
+
+	ckptReq  chan struct{}
+	stop     chan struct{}
+	bgDone   sync.WaitGroup
+	replayed wal.ReplayStats
+	stats    struct {
+		checkpoints atomic.Int64
+	}
+}
+
+// Open opens (creating if needed) the DB in dir. It takes an exclusive lock
+// on dir, replays the log after an unclean stop, and starts the background
+// checkpointer. A nil opts means defaults.
+func Open(dir string, opts *Options) (*DB, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	fs := o.FS
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine: create %s: %w", dir, err)
+	}
+	lock, err := fs.Lock(fs.PathJoin(dir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
+	}
+	db := &DB{
+		dir:      dir,
+		opts:     o,
+		fs:       fs,
+		lim:      index.Limits{MaxLabels: o.MaxLabels, MaxLabelValueLen: o.MaxLabelValueLen},
+		lock:     lock,
+		postings: index.NewPostings(),
+		byKey:    make(map[string]*Series),
+		byID:     make(map[uint64]*Series),
+		ckptReq:  make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	if err := db.open(); err != nil {
+		db.closeFiles()
+		return nil, err
+	}
+	db.bgDone.Add(1)
+	go db.background()
+	return db, nil
+}
+
+func (db *DB) open() error {
+	o := &db.opts
+	popts := &pebble.Options{
+		FS:           db.fs,
+		DisableWAL:   true, // the engine's own log is the durability log: see DESIGN.md
+		MemTableSize: o.MemTableSize,
+		Logger:       quietLogger{},
+	}
+	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	popts.Cache = cache
+	pdb, err := pebble.Open(db.fs.PathJoin(db.dir, pebbleDir), popts)
+	if err != nil {
+		return fmt.Errorf("engine: open store in %s: %w", db.dir, err)
+	}
+	db.pdb = pdb
+
+	// Format version.
+	v, closer, err := pdb.Get(metaFormat)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := pdb.Set(metaFormat, binary.AppendUvarint(nil, formatVersion), pebble.NoSync); err != nil {
+			return fmt.Errorf("engine: write format version: %w", err)
+		}
+		if err := pdb.Flush(); err != nil {
+			return fmt.Errorf("engine: write format version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("engine: read format version: %w", err)
+	default:
+		ver, n := binary.Uvarint(v)
+		closer.Close()
+		if n <= 0 {
+			return fmt.Errorf("engine: %s: unreadable format version", db.dir)
+		}
+		if ver > formatVersion {
+			return fmt.Errorf("engine: %s has format version %d, newer than this build knows (%d): upgrade eventmetrics", db.dir, ver, formatVersion)
+		}
+	}
+
+	// Checkpoint.
+	var ck checkpointMeta
+	v, closer, err = pdb.Get(metaCheckpoint)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("engine: read checkpoint: %w", err)
+	default:
+		ok := ck.unmarshal(v)
+		closer.Close()
+		if !ok {
+			return fmt.Errorf("engine: %s: corrupt checkpoint record", db.dir)
+		}
+	}
+	db.nextID = max(ck.nextID, 1)
+	db.nextSeq.Store(max(ck.nextSeq, 1))
+
+	if err := db.loadPostings(); err != nil {
+		return err
+	}
+
+	// Replay the log written since the checkpoint.
+	logDir := db.fs.PathJoin(db.dir, walDir)
+	if err := db.fs.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("engine: create %s: %w", logDir, err)
+	}
+	stats, err := wal.Replay(logDir, ck.walSegment, wal.ReplayOptions{FS: db.fs, Repair: o.RepairWAL}, db.replayRecord)
+	if err != nil {
+		return fmt.Errorf("engine: replay log: %w", err)
+	}
+	db.replayed = stats
+
+	log, err := wal.Open(logDir, wal.Options{
+		FS:          db.fs,
+		Sync:        wal.SyncMode(o.Sync),
+		SyncEvery:   o.SyncEvery,
+		SegmentSize: o.WALSegmentSize,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: open log: %w", err)
+	}
+	db.log = log
+	db.walAtCkpt.Store(log.Size())
+	return nil
+}
+
+func (db *DB) loadPostings() error {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixPostings}, UpperBound: []byte{prefixPostings + 1}})
+	if err != nil {
+		return fmt.Errorf("engine: load postings: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()[1:]
+		sep := -1
+		for i, c := range k {
+			if c == 0xFF {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 {
+			return fmt.Errorf("engine: corrupt postings key %q", k)
+		}
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("engine: load postings: %w", err)
+		}
+		if err := db.postings.Load(string(k[:sep]), string(k[sep+1:]), val); err != nil {
+			return fmt.Errorf("engine: load postings: %w", err)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("engine: load postings: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) replayRecord(rec []byte, pos wal.Pos) error {
+	if len(rec) == 0 {
+		return fmt.Errorf("engine: log record at %d:%d: empty", pos.Segment, pos.Offset)
+	}
+	switch rec[0] {
+	case recSeries:
+		id, key, err := decodeSeriesRecord(rec)
+		if err != nil {
+			return fmt.Errorf("engine: log record at %d:%d: %w", pos.Segment, pos.Offset, err)
+		}
+		name, labels, err := index.DecodeKey(key)
+		if err != nil {
+			return fmt.Errorf("engine: log record at %d:%d: %w", pos.Segment, pos.Offset, err)
+		}
+		if id == 0 || id > math.MaxUint32 {
+			return fmt.Errorf("engine: log record at %d:%d: series id %d out of range", pos.Segment, pos.Offset, id)
+		}
+		if s := db.byID[id]; s != nil {
+			if s.key != string(key) {
+				return fmt.Errorf("engine: log record at %d:%d: series id %d defined twice", pos.Segment, pos.Offset, id)
+			}
+			return nil
+		}
+		s := &Series{db: db, id: id, name: name, labels: labels, key: string(key)}
+		db.byKey[s.key] = s
+		db.byID[id] = s
+		db.postings.Add(uint32(id), name, labels)
+		db.newSeries = append(db.newSeries, s)
+		db.nextID = max(db.nextID, id+1)
+		return nil
+	case recSamples:
+		err := forEachSample(rec, func(id uint64, t int64, v float64) error {
+			s, err := db.seriesByID(id)
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			err = s.appendLocked(t, v)
+			s.mu.Unlock()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("engine: log record at %d:%d: %w", pos.Segment, pos.Offset, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("engine: log record at %d:%d: unknown type %d", pos.Segment, pos.Offset, rec[0])
+}
+
+// seriesByID returns the series with id, loading it from pebble when it is
+// not in memory.
+func (db *DB) seriesByID(id uint64) (*Series, error) {
+	db.seriesMu.RLock()
+	s := db.byID[id]
+	db.seriesMu.RUnlock()
+	if s != nil {
+		return s, nil
+	}
+	key, err := db.getValue(appendSeriesIDKey(nil, id))
+	if err != nil {
+		return nil, fmt.Errorf("series %d: %w", id, err)
+	}
+	if key == nil {
+		return nil, fmt.Errorf("engine: series %d is unknown", id)
+	}
+	name, labels, err := index.DecodeKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("engine: series %d: %w", id, err)
+	}
+	db.seriesMu.Lock()
+	defer db.seriesMu.Unlock()
+	if s := db.byID[id]; s != nil {
+		return s, nil
+	}
+	s = &Series{db: db, id: id, name: name, labels: labels, key: string(key)}
+	db.byKey[s.key] = s
+	db.byID[id] = s
+	return s, nil
+}
+
+// getValue returns a copy of the value of key, or nil if absent.
+func (db *DB) getValue(key []byte) ([]byte, error) {
+	v, closer, err := db.pdb.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+// background runs checkpoints on request and on a timer.
+func (db *DB) background() {
+	defer db.bgDone.Done()
+	t := time.NewTicker(db.opts.CheckpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.ckptReq:
+		case <-t.C:
+			if !db.hasDirty() {
+				continue
+			}
+		}
+		if db.failed.Load() != nil {
+			continue
+		}
+		if err := db.checkpoint(); err != nil {
+			db.fail(fmt.Errorf("checkpoint: %w", err))
+		}
+	}
+}
+
+func (db *DB) hasDirty() bool {
+	db.dirtyMu.Lock()
+	defer db.dirtyMu.Unlock()
+	return len(db.dirty) > 0 || len(db.newSeries) > 0
+}
+
+// maybeCheckpoint asks for a checkpoint when the log or the pending chunks
+// have grown enough.
+func (db *DB) maybeCheckpoint() {
+	if db.log.Size()-db.walAtCkpt.Load() < db.opts.CheckpointBytes && db.pendingBytes.Load() < db.opts.CheckpointBytes/2 {
+		return
+	}
+	select {
+	case db.ckptReq <- struct{}{}:
+	default:
+	}
+}
+
+// fail makes the DB stop acknowledging writes.
+func (db *DB) fail(err error) {
+	err = fmt.Errorf("%w: %w", ErrFailed, err)
+	db.failed.CompareAndSwap(nil, &err)
+}
+
+// Err returns the error that stopped the DB from accepting writes, or nil.
+func (db *DB) Err() error {
+	if p := db.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// writableLocked checks that writes may proceed; db.mu is held shared.
+func (db *DB) writableLocked() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if p := db.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close makes everything written durable (a final checkpoint), stops the
+// background work and releases the directory. Every later call returns
+// ErrClosed.
+func (db *DB) Close() error {
+	if !db.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	close(db.stop)
+	db.bgDone.Wait()
+	db.readMu.Lock()
+	defer db.readMu.Unlock()
+	var err error
+	if db.failed.Load() == nil {
+		err = db.checkpoint()
+	} else {
+		err = db.Err()
+	}
+	if cerr := db.closeFiles(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (db *DB) closeFiles() error {
+	var err error
+	if db.log != nil {
+		if e := db.log.Close(); e != nil && !errors.Is(e, wal.ErrClosed) && err == nil {
+			err = fmt.Errorf("engine: close log: %w", e)
+		}
+	}
+	if db.pdb != nil {
+		if e := db.pdb.Close(); e != nil && err == nil {
+			err = fmt.Errorf("engine: close store: %w", e)
+		}
+	}
+	if db.lock != nil {
+		if e := db.lock.Close(); e != nil && err == nil {
+			err = fmt.Errorf("engine: unlock: %w", e)
+		}
+	}
+	return err
+}
+
+// Sync makes every write acknowledged before it durable.
+func (db *DB) Sync() error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if err := db.writableLocked(); err != nil {
+		return err
+	}
+	if err := db.log.Sync(); err != nil {
+		db.fail(err)
+		return fmt.Errorf("engine: sync: %w", err)
+	}
+	return nil
+}
+
+// Query starts a query over the series named name that satisfy every
+// matcher (see package query).
+func (db *DB) Query(name string, ms ...query.Matcher) *query.Query {
+	return query.New(db, db.opts.Now, name, ms...)
+}
+
+// Compact runs a checkpoint now, writing every buffered point to the store.
+// (Merging and recompressing old chunks and enforcing retention on disk
+// are the compactor's; see DESIGN.md.)
+func (db *DB) Compact() error {
+	db.readMu.RLock()
+	defer db.readMu.RUnlock()
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.Err(); err != nil {
+		return err
+	}
+	if err := db.checkpoint(); err != nil {
+		db.fail(err)
+		return err
+	}
+	return nil
+}
+
+// Dir returns the directory of the DB.
+func (db *DB) Dir() string { return db.dir }
+
+// ReplayStats reports what Open found in the log.
+func (db *DB) ReplayStats() wal.ReplayStats { return db.replayed }
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{})  {}
+func (quietLogger) Errorf(string, ...interface{}) {}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf(format, args...))
+}

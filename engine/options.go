@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// SyncMode says when a write is made durable.
+type SyncMode int
+
+const (
+	// SyncInterval (the default) fsyncs the log every Options.SyncEvery: a
+	// write acknowledged more than one interval before a crash survives it.
+	SyncInterval SyncMode = iota
+	// SyncAlways returns from a write only once it is on disk. Concurrent
+	// writers share fsyncs (group commit).
+	SyncAlways
+	// SyncNever fsyncs only on Sync and Close.
+	SyncNever
+)
+
+func (m SyncMode) String() string {
+	switch m {
+	case SyncInterval:
+		return "interval"
+	case SyncAlways:
+		return "always"
+	case SyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("SyncMode(%d)", int(m))
+}
+
+// Options configure a DB. A nil *Options and the zero value of every field
+// mean the defaults.
+type Options struct {
+	// Sync is the durability mode of writes (default SyncInterval).
+	Sync SyncMode
+	// SyncEvery is the fsync period of SyncInterval (default 1s).
+	SyncEvery time.Duration
+	// Retention drops data older than this (0 = keep forever).
+	Retention time.Duration
+	// MaxSeries bounds the number of series (0 = unlimited). Past it, writes
+	// that would create a series fail with ErrSeriesLimit.
+	MaxSeries int
+	// MaxLabels bounds the labels of one series (default 64).
+	MaxLabels int
+	// MaxLabelValueLen bounds the bytes of one label value (default 16 KiB).
+	MaxLabelValueLen int
+
+	// ChunkPoints is the number of points after which a series' open chunk
+	// is sealed (default 1024, at most 65535).
+	ChunkPoints int
+	// CheckpointBytes: a checkpoint runs when the log has grown this much
+	// since the last one (default 64 MiB).
+	CheckpointBytes int64
+	// CheckpointEvery: a checkpoint also runs at least this often while
+	// there are writes (default 5 minutes), which bounds replay time.
+	CheckpointEvery time.Duration
+	// WALSegmentSize is the size of one log segment (default 64 MiB).
+	WALSegmentSize int64
+	// MemTableSize is pebble's memtable size (default 32 MiB).
+	MemTableSize uint64
+	// CacheSize is pebble's block cache size (default 32 MiB).
+	CacheSize int64
+
+	// RepairWAL cuts the log at a corruption found in its middle, keeping
+	// everything before it, instead of refusing to open.
+	RepairWAL bool
+
+	// FS is the filesystem every file goes through, the engine's and
+	// pebble's (default: the OS). Tests inject faults and crashes here.
+	FS vfs.FS
+	// Now is the clock that stamps Observe and Increment (default time.Now).
+	Now func() time.Time
+}
+
+// Validate reports the first invalid field.
+func (o *Options) Validate() error {
+	if o == nil {
+		return nil
+	}
+	switch {
+	case o.Sync < SyncInterval || o.Sync > SyncNever:
+		return fmt.Errorf("engine: options: unknown sync mode %d", int(o.Sync))
+	case o.SyncEvery < 0:
+		return errors.New("engine: options: SyncEvery is negative")
+	case o.Retention < 0:
+		return errors.New("engine: options: Retention is negative")
+	case o.MaxSeries < 0:
+		return errors.New("engine: options: MaxSeries is negative")
+	case o.MaxLabels < 0:
+		return errors.New("engine: options: MaxLabels is negative")
+	case o.MaxLabelValueLen < 0:
+		return errors.New("engine: options: MaxLabelValueLen is negative")
+	case o.ChunkPoints < 0 || o.ChunkPoints > 65535:
+		return fmt.Errorf("engine: options: ChunkPoints %d is outside [1, 65535]", o.ChunkPoints)
+	case o.CheckpointBytes < 0:
+		return errors.New("engine: options: CheckpointBytes is negative")
+	case o.CheckpointEvery < 0:
+		return errors.New("engine: options: CheckpointEvery is negative")
+	case o.WALSegmentSize < 0:
+		return errors.New("engine: options: WALSegmentSize is negative")
+	case o.CacheSize < 0:
+		return errors.New("engine: options: CacheSize is negative")
+	}
+	return nil
+}
+
+// withDefaults returns a copy with every zero field set to its default.
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.SyncEvery == 0 {
+		r.SyncEvery = time.Second
+	}
+	if r.ChunkPoints == 0 {
+		r.ChunkPoints = 1024
+	}
+	if r.CheckpointBytes == 0 {
+		r.CheckpointBytes = 64 << 20
+	}
+	if r.CheckpointEvery == 0 {
+		r.CheckpointEvery = 5 * time.Minute
+	}
+	if r.WALSegmentSize == 0 {
+		r.WALSegmentSize = 64 << 20
+	}
+	if r.MemTableSize == 0 {
+		r.MemTableSize = 32 << 20
+	}
+	if r.CacheSize == 0 {
+		r.CacheSize = 32 << 20
+	}
+	if r.FS == nil {
+		r.FS = vfs.Default
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return r
+}

@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/eventmetrics/eventmetrics/encode"
+	"github.com/eventmetrics/eventmetrics/index"
+	"github.com/eventmetrics/eventmetrics/query"
+)
+
+// Select implements query.Source.
+func (db *DB) Select(name string, ms []query.Matcher, mint, maxt int64, fn query.SeriesFunc) error {
+	db.readMu.RLock()
+	defer db.readMu.RUnlock()
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if db.opts.Retention > 0 {
+		if lo := db.opts.Now().Add(-db.opts.Retention).UnixNano(); lo > mint {
+			mint = lo
+		}
+	}
+	if mint > maxt {
+		return nil
+	}
+	ids, err := db.postings.Select(name, ms)
+	if err != nil {
+		return fmt.Errorf("engine: select: %w", err)
+	}
+	return db.selectIDs(ids, mint, maxt, fn)
+}
+
+// seriesSource is a query.Source over one series.
+type seriesSource struct {
+	db *DB
+	id uint64
+}
+
+func (s seriesSource) Select(_ string, _ []query.Matcher, mint, maxt int64, fn query.SeriesFunc) error {
+	s.db.readMu.RLock()
+	defer s.db.readMu.RUnlock()
+	if s.db.closed.Load() {
+		return ErrClosed
+	}
+	return s.db.selectIDs(roaring.BitmapOf(uint32(s.id)), mint, maxt, fn)
+}
+
+// selectIDs is Select over a set of series ids; readMu is held.
+func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFunc) error {
+	if ids.IsEmpty() {
+		return nil
+	}
+	// Snapshot every head before opening the pebble iterator: a checkpoint
+	// drops chunks from memory only after pebble has them, so this order
+	// sees every chunk at least once (duplicates are skipped by seq).
+	type sel struct {
+		id     uint64
+		s      *Series
+		labels []index.Label
+		name   string
+		head   headSnapshot
+	}
+	sels := make([]sel, 0, ids.GetCardinality())
+	it := ids.Iterator()
+	db.seriesMu.RLock()
+	for it.HasNext() {
+		id := uint64(it.Next())
+		sels = append(sels, sel{id: id, s: db.byID[id]})
+	}
+	db.seriesMu.RUnlock()
+	for i := range sels {
+		if s := sels[i].s; s != nil {
+			sels[i].head = s.snapshot()
+			sels[i].name, sels[i].labels = s.name, s.labels
+		}
+	}
+	iter, err := db.pdb.NewIter(&pebble.IterOptions{
+		LowerBound: appendChunkKey(nil, sels[0].id, math.MinInt64, 0),
+		UpperBound: chunkSeriesEnd(nil, sels[len(sels)-1].id, math.MaxInt64),
+	})
+	if err != nil {
+		return fmt.Errorf("engine: select: %w", err)
+	}
+	defer iter.Close()
+	ci := &chunkIter{iter: iter, mint: mint, maxt: maxt}
+	for i := range sels {
+		sl := &sels[i]
+		if sl.s == nil {
+			key, err := db.getValue(appendSeriesIDKey(nil, sl.id))
+			if err != nil {
+				return fmt.Errorf("engine: select: series %d: %w", sl.id, err)
+			}
+			if key == nil {
+				return fmt.Errorf("engine: select: series %d is in the index but has no entry", sl.id)
+			}
+			if sl.name, sl.labels, err = index.DecodeKey(key); err != nil {
+				return fmt.Errorf("engine: select: series %d: %w", sl.id, err)
+			}
+		}
+		ci.reset(sl.id, &sl.head)
+		if err := fn(sl.id, sl.name, sl.labels, ci); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkIter yields the chunks of one series: first those in pebble (in key
+// order, skipping any with a fresher copy in memory), then the head's.
+type chunkIter struct {
+	iter       *pebble.Iterator
+	mint, maxt int64
+	id         uint64
+	head       *headSnapshot
+	end        []byte
+	start      []byte
+	phase      int // 0 = not started, 1 = pebble, 2 = sealed, 3 = cur, 4 = ooo, 5 = done
+	idx        int
+	cur        query.Chunk
+	err        error
+}
+
+func (c *chunkIter) reset(id uint64, h *headSnapshot) {
+	c.id, c.head = id, h
+	c.start = chunkSeekStart(c.start[:0], id, c.mint)
+	c.end = chunkSeriesEnd(c.end[:0], id, c.maxt)
+	c.phase, c.idx, c.err = 0, 0, nil
+}
+
+func (c *chunkIter) At() *query.Chunk { return &c.cur }
+func (c *chunkIter) Err() error       { return c.err }
+
+func (c *chunkIter) Next() bool {
+	if c.err != nil {
+		return false
+	}
+	for {
+		switch c.phase {
+		case 0, 1:
+			var valid bool
+			if c.phase == 0 {
+				valid = c.iter.SeekGE(c.start)
+				c.phase = 1
+			} else {
+				valid = c.iter.Next()
+			}
+			if !valid || pebble.DefaultComparer.Compare(c.iter.Key(), c.end) >= 0 {
+				if err := c.iter.Error(); err != nil {
+					c.err = fmt.Errorf("engine: read chunks of series %d: %w", c.id, err)
+					return false
+				}
+				c.phase = 2
+				continue
+			}
+			_, minT, seq, ok := parseChunkKey(c.iter.Key())
+			if !ok {
+				c.err = fmt.Errorf("engine: corrupt chunk key %x", c.iter.Key())
+				return false
+			}
+			if c.head.inMemory(seq) {
+				continue
+			}
+			v, err := c.iter.ValueAndErr()
+			if err != nil {
+				c.err = fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, minT, err)
+				return false
+			}
+			h, err := encode.DecodeHeader(v)
+			if err != nil {
+				c.err = fmt.Errorf("engine: chunk of series %d at %d (seq %d): %w", c.id, minT, seq, err)
+				return false
+			}
+			if h.MaxT < c.mint {
+				continue
+			}
+			c.cur = query.Chunk{Seq: seq, MinT: h.MinT, MaxT: h.MaxT, Data: v, Header: h}
+			return true
+		case 2:
+			if c.idx < len(c.head.sealed) {
+				m := c.head.sealed[c.idx]
+				c.idx++
+				if m.maxT < c.mint || m.minT > c.maxt {
+					continue
+				}
+				c.cur = query.Chunk{Seq: m.seq, MinT: m.minT, MaxT: m.maxT, Data: m.data, Header: m.hdr}
+				return true
+			}
+			c.phase = 3
+		case 3:
+			c.phase = 4
+			if ts := c.head.curTS; len(ts) > 0 {
+				c.cur = query.Chunk{Seq: c.head.curSeq, MinT: ts[0], MaxT: ts[len(ts)-1], TS: ts, VS: c.head.curVS}
+				return true
+			}
+		case 4:
+			c.phase = 5
+			if ts := c.head.oooTS; len(ts) > 0 {
+				c.cur = query.Chunk{Seq: math.MaxUint64, MinT: ts[0], MaxT: ts[len(ts)-1], TS: ts, VS: c.head.oooVS}
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
+
+// lastValue returns the value with the greatest timestamp of s (NaN if
+// none), for counters resuming their total.
+func (db *DB) lastValue(s *Series) (float64, error) {
+	v, err := query.New(seriesSource{db, s.id}, db.opts.Now, "").Scalar(query.Last)
+	if err != nil {
+		return math.NaN(), fmt.Errorf("engine: load total of %s: %w", s, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/eventmetrics/eventmetrics/encode"
+	"github.com/eventmetrics/eventmetrics/index"
+)
+
+// Series is a resolved handle on one series: writes through it skip label
+// validation and map lookups. A Series is safe for concurrent use and valid
+// until its DB is closed.
+type Series struct {
+	db     *DB
+	id     uint64
+	name   string
+	labels []index.Label
+	key    string // canonical series key (index.AppendKey)
+
+	// mu guards the in-memory head of the series.
+	mu struct {
+		sync.Mutex
+		cur    pointBuf    // the open in-order chunk, as raw points
+		lastT  int64       // greatest timestamp appended in order
+		hasT   bool        // lastT is set
+		ooo    pointBuf    // out-of-order points, in arrival order
+		sealed []*memChunk // sealed chunks not yet in pebble, in seal order
+		// curPersisted is the number of points of cur written to pebble
+		// by the last checkpoint (as a partial chunk under cur.seq).
+		curPersisted int
+		dirty        bool // on db.dirty: has data a checkpoint must write
+		total        float64
+		totalLoaded  bool
+	}
+}
+
+// pointBuf holds raw points. Its arrays are append-only: readers keep
+// sub-slices of them without copying, so a buffer is never reused after it
+// is sealed (a fresh one is started).
+type pointBuf struct {
+	seq uint64
+	ts  []int64
+	vs  []float64
+}
+
+// memChunk is an encoded chunk held in memory until a checkpoint writes it.
+type memChunk struct {
+	seq        uint64
+	minT, maxT int64
+	data       []byte
+	hdr        encode.Header
+}
+
+// ID returns the series id.
+func (s *Series) ID() uint64 { return s.id }
+
+// Name returns the metric name.
+func (s *Series) Name() string { return s.name }
+
+// Labels returns the series' labels, sorted by name. Callers must not
+// modify the result.
+func (s *Series) Labels() []index.Label { return s.labels }
+
+func (s *Series) String() string { return index.String(s.name, s.labels) }
+
+// appendLocked adds one point to the head. s.mu must be held.
+func (s *Series) appendLocked(t int64, v float64) error {
+	db := s.db
+	if !s.mu.dirty {
+		s.mu.dirty = true
+		db.markDirty(s)
+	}
+	if s.mu.hasT && t < s.mu.lastT {
+		o := &s.mu.ooo
+		if len(o.ts) == 0 {
+			o.seq = 0
+		}
+		o.ts = append(o.ts, t)
+		o.vs = append(o.vs, v)
+		if len(o.ts) >= db.opts.ChunkPoints {
+			return s.sealOOOLocked()
+		}
+		return nil
+	}
+	c := &s.mu.cur
+	if n := len(c.ts); n > 0 && (n >= db.opts.ChunkPoints || uint64(t-c.ts[0]) > uint64(maxChunkSpan)) {
+		if err := s.sealCurLocked(); err != nil {
+			return err
+		}
+	}
+	if len(c.ts) == 0 {
+		c.seq = db.nextSeq.Add(1) - 1
+		if c.ts == nil {
+			c.ts = make([]int64, 0, 8)
+			c.vs = make([]float64, 0, 8)
+		}
+	}
+	c.ts = append(c.ts, t)
+	c.vs = append(c.vs, v)
+	s.mu.lastT, s.mu.hasT = t, true
+	return nil
+}
+
+// sealCurLocked encodes the open chunk and queues it for the next
+// checkpoint.
+func (s *Series) sealCurLocked() error {
+	c := &s.mu.cur
+	if len(c.ts) == 0 {
+		return nil
+	}
+	mc, err := s.db.encodeChunk(c.seq, c.ts, c.vs)
+	if err != nil {
+		return fmt.Errorf("seal chunk of %s: %w", s, err)
+	}
+	s.mu.sealed = append(s.mu.sealed, mc)
+	*c = pointBuf{}
+	s.mu.curPersisted = 0
+	return nil
+}
+
+// sealOOOLocked sorts the out-of-order buffer and seals it into chunks that
+// respect ChunkPoints and maxChunkSpan.
+func (s *Series) sealOOOLocked() error {
+	o := &s.mu.ooo
+	if len(o.ts) == 0 {
+		return nil
+	}
+	ts, vs := sortedCopy(o.ts, o.vs)
+	*o = pointBuf{}
+	for len(ts) > 0 {
+		n := 1
+		for n < len(ts) && n < s.db.opts.ChunkPoints && uint64(ts[n]-ts[0]) <= uint64(maxChunkSpan) {
+			n++
+		}
+		mc, err := s.db.encodeChunk(s.db.nextSeq.Add(1)-1, ts[:n], vs[:n])
+		if err != nil {
+			return fmt.Errorf("seal out-of-order chunk of %s: %w", s, err)
+		}
+		s.mu.sealed = append(s.mu.sealed, mc)
+		ts, vs = ts[n:], vs[n:]
+	}
+	return nil
+}
+
+// sortedCopy returns copies of ts and vs sorted stably by timestamp.
+func sortedCopy(ts []int64, vs []float64) ([]int64, []float64) {
+	idx := make([]int32, len(ts))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int {
+		switch {
+		case ts[a] < ts[b]:
+			return -1
+		case ts[a] > ts[b]:
+			return 1
+		}
+		return 0
+	})
+	nt := make([]int64, len(ts))
+	nv := make([]float64, len(ts))
+	for i, j := range idx {
+		nt[i], nv[i] = ts[j], vs[j]
+	}
+	return nt, nv
+}
+
+func (db *DB) encodeChunk(seq uint64, ts []int64, vs []float64) (*memChunk, error) {
+	data, err := encode.AppendChunk(make([]byte, 0, 64+len(ts)*9), ts, vs)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := encode.DecodeHeader(data)
+	if err != nil {
+		return nil, err
+	}
+	db.pendingBytes.Add(int64(len(data)))
+	return &memChunk{seq: seq, minT: ts[0], maxT: ts[len(ts)-1], data: data, hdr: hdr}, nil
+}
+
+// headSnapshot is a reader's consistent view of a series' head. It shares
+// the head's immutable arrays.
+type headSnapshot struct {
+	sealed  []*memChunk
+	curSeq  uint64
+	curTS   []int64
+	curVS   []float64
+	oooTS   []int64
+	oooVS   []float64
+	hasHead bool
+}
+
+func (s *Series) snapshot() headSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := headSnapshot{
+		sealed: s.mu.sealed[:len(s.mu.sealed):len(s.mu.sealed)],
+		curSeq: s.mu.cur.seq,
+		curTS:  s.mu.cur.ts[:len(s.mu.cur.ts):len(s.mu.cur.ts)],
+		curVS:  s.mu.cur.vs[:len(s.mu.cur.vs):len(s.mu.cur.vs)],
+	}
+	if len(s.mu.ooo.ts) > 0 {
+		h.oooTS, h.oooVS = sortedCopy(s.mu.ooo.ts, s.mu.ooo.vs)
+	}
+	h.hasHead = len(h.sealed) > 0 || len(h.curTS) > 0 || len(h.oooTS) > 0
+	return h
+}
+
+// inMemory reports whether the chunk seq has a fresher copy in the snapshot
+// (pebble may hold an older, partial one under the same key).
+func (h *headSnapshot) inMemory(seq uint64) bool {
+	if len(h.curTS) > 0 && h.curSeq == seq {
+		return true
+	}
+	for _, c := range h.sealed {
+		if c.seq == seq {
+			return true
+		}
+	}
+	return false
+}

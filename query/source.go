@@ -1,0 +1,43 @@
+package query
+
+import (
+	"github.com/eventmetrics/eventmetrics/encode"
+	"github.com/eventmetrics/eventmetrics/index"
+)
+
+// Chunk is one run of points of one series, sorted by timestamp. It is
+// either an encoded chunk (Data, in the format of package encode) or raw
+// points (TS and VS, when Data is nil). Chunks of one series may overlap in
+// time (late and out-of-order points); Seq orders them by creation.
+//
+// The memory of a Chunk belongs to the Source and is valid only until the
+// ChunkIterator moves on; it must not be modified.
+type Chunk struct {
+	Seq        uint64
+	MinT, MaxT int64
+	Data       []byte
+	Header     encode.Header // the decoded header of Data (when Data != nil)
+	TS         []int64
+	VS         []float64
+}
+
+// ChunkIterator walks the chunks of one series that may hold points of the
+// selected range. At is invalid before the first Next.
+type ChunkIterator interface {
+	Next() bool
+	At() *Chunk
+	Err() error
+}
+
+// SeriesFunc receives one selected series. labels belongs to the Source and
+// is valid during the call only.
+type SeriesFunc func(id uint64, name string, labels []index.Label, chunks ChunkIterator) error
+
+// Source is the storage a query runs on: the engine implements it.
+type Source interface {
+	// Select calls fn for every series named name (every series if name is
+	// empty) that satisfies every matcher, in id order, with the chunks
+	// that may hold points in [mint, maxt] (inclusive). A query sees every
+	// point acknowledged before Select was called.
+	Select(name string, ms []Matcher, mint, maxt int64, fn SeriesFunc) error
+}
