@@ -30,7 +30,11 @@ func testSeed(tb testing.TB) uint64 {
 	if *seedFlag != 0 {
 		s = *seedFlag
 	}
-	tb.Logf("random seed %d (override with -seed=N or ENCODE_SEED=N)", s)
+	if _, ok := tb.(*testing.B); ok {
+		logSeedOnce.Do(func() { tb.Logf("random seed %d (override with -seed=N or ENCODE_SEED=N)", s) })
+	} else {
+		tb.Logf("random seed %d (override with -seed=N or ENCODE_SEED=N)", s)
+	}
 	return s
 }
 

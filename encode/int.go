@@ -33,39 +33,44 @@ func exactInt(v float64) (int64, bool) {
 	return i, float64(i) == v && i >= -maxExactInt && i <= maxExactInt && math.Float64bits(v) != 1<<63
 }
 
-// intStats accumulates, value by value, what the integer encodings need.
-type intStats struct {
-	isInt      bool
-	v0, prev   int64
-	minD, maxD int64
-}
-
-func (s *intStats) start(v float64) {
-	s.v0, s.isInt = exactInt(v)
-	s.prev = s.v0
-	s.minD, s.maxD = math.MaxInt64, math.MinInt64
-}
-
-func (s *intStats) add(v float64) {
-	if !s.isInt {
-		return
-	}
-	i, ok := exactInt(v)
+// planInt returns the parameters of an integer section for vs, or false if
+// some value is not an integer the integer encodings take.
+func planInt(vs []float64) (intPlan, bool) {
+	v0, ok := exactInt(vs[0])
 	if !ok {
-		s.isInt = false
-		return
+		return intPlan{}, false
 	}
-	d := i - s.prev // |d| <= 2^54: no overflow
-	s.prev = i
-	s.minD = min(s.minD, d)
-	s.maxD = max(s.maxD, d)
+	if len(vs) == 1 {
+		return intPlan{v0: v0}, true
+	}
+	const block = 128
+	prev := v0
+	minD, maxD := int64(math.MaxInt64), int64(math.MinInt64)
+	bad := uint64(0)
+	for start := 1; start < len(vs); start += block {
+		for _, v := range vs[start:min(start+block, len(vs))] {
+			i := int64(v) // out-of-range and NaN conversions do not panic in Go
+			// Not an integer, not in range or -0: checked without branches;
+			// the delta of a non-integer is harmless garbage.
+			bad |= b2u(float64(i) != v) | b2u(uint64(i+maxExactInt) > 2*maxExactInt) | b2u(math.Float64bits(v) == 1<<63)
+			d := i - prev
+			prev = i
+			minD = min(minD, d)
+			maxD = max(maxD, d)
+		}
+		if bad != 0 {
+			return intPlan{}, false
+		}
+	}
+	return intPlan{v0: v0, minD: minD, span: uint64(maxD - minD)}, true
 }
 
-func (s *intStats) plan() intPlan {
-	if s.minD > s.maxD { // a single point: no deltas
-		return intPlan{v0: s.v0}
+// b2u converts a bool to 0 or 1 (the compiler makes it a SETcc).
+func b2u(b bool) uint64 {
+	if b {
+		return 1
 	}
-	return intPlan{v0: s.v0, minD: s.minD, span: uint64(s.maxD - s.minD)}
+	return 0
 }
 
 // intPlan holds the parameters of an integer section.

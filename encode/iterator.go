@@ -37,8 +37,8 @@ func (it *Iterator) Header() Header { return it.d.h }
 // Next advances to the next point and reports whether there is one. When it
 // returns false, check Err.
 func (it *Iterator) Next() bool {
-	if it.i+1 < it.n {
-		it.i++
+	if i := it.i + 1; i < it.n {
+		it.i = i
 		return true
 	}
 	return it.fill()
@@ -72,8 +72,8 @@ func (it *Iterator) fail(err error) bool {
 // true; otherwise it returns (0, 0). The values are copies: nothing returned
 // refers to the chunk's memory.
 func (it *Iterator) At() (int64, float64) {
-	i := it.i
-	if i < 0 || i >= it.n {
+	i := uint(it.i)
+	if i >= uint(it.n) { // also when it.i == -1
 		return 0, 0
 	}
 	return it.ts[i%iterBatch], it.vs[i%iterBatch]

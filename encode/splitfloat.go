@@ -27,28 +27,24 @@ const splitHeadLen = 4
 
 const mantBits = 52
 
-// splitStats accumulates, value by value, what the split float encoding
-// needs.
-type splitStats struct {
-	minF, maxF uint64 // sign+exponent fields
-	or         uint64 // OR of all value bits: its mantissa gives the common trailing zeros
-}
-
-func (s *splitStats) start() { s.minF, s.maxF, s.or = math.MaxUint64, 0, 0 }
-
-func (s *splitStats) add(u uint64) {
-	f := u >> mantBits
-	s.minF = min(s.minF, f)
-	s.maxF = max(s.maxF, f)
-	s.or |= u
-}
-
-func (s *splitStats) plan() splitPlan {
-	return splitPlan{
-		minField: s.minF,
-		we:       uint(bits.Len64(s.maxF - s.minF)),
-		tz:       uint(bits.TrailingZeros64(s.or&mask(mantBits) | 1<<mantBits)),
+// planSplit returns the parameters of a split float section for vs, and
+// whether all values have the same bits.
+func planSplit(vs []float64) (splitPlan, bool) {
+	b0 := math.Float64bits(vs[0])
+	minF, maxF, or, diff := uint64(math.MaxUint64), uint64(0), uint64(0), uint64(0)
+	for _, v := range vs {
+		u := math.Float64bits(v)
+		f := u >> mantBits
+		minF = min(minF, f)
+		maxF = max(maxF, f)
+		or |= u // its mantissa gives the common trailing zeros
+		diff |= u ^ b0
 	}
+	return splitPlan{
+		minField: minF,
+		we:       uint(bits.Len64(maxF - minF)),
+		tz:       uint(bits.TrailingZeros64(or&mask(mantBits) | 1<<mantBits)),
+	}, diff == 0
 }
 
 // splitPlan holds the parameters of a split float section.

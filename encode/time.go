@@ -33,8 +33,15 @@ const dodEscape = 6
 
 var dodWidth = [8]uint{0, 5, 9, 13, 20, 32, 64}
 
-// dodLen[k] is the total length of a code in bucket k (k < dodEscape).
+// dodLen[k] is the total length of a code in bucket k.
 var dodLen = [8]uint{1, 2 + 5, 3 + 9, 4 + 13, 5 + 20, 6 + 32, 6 + 64}
+
+// dodWidths and dodLens hold dodWidth[k] and dodLen[k] in byte k, for the
+// decoder.
+const (
+	dodWidths = 0 | 5<<8 | 9<<16 | 13<<24 | 20<<32 | 32<<40 | 64<<48
+	dodLens   = 1 | 7<<8 | 12<<16 | 17<<24 | 25<<32 | 38<<40 | 70<<48
+)
 
 // dodCost[bits.Len64(z)] is the length of the code for z.
 var dodCost = func() (c [65]uint8) {
@@ -105,51 +112,83 @@ func (p *timePlan) plan(ts []int64, force int) (unsorted int, ok bool) {
 		*p = timePlan{enc: TimeSingle}
 		return 0, force < 0 || force == TimeSingle
 	}
-	// Pass 1: order, constant delta, and g = gcd of the deltas.
-	d0 := uint64(ts[1]) - uint64(ts[0])
-	allEqual := true
-	var g uint64
-	div := newDivisor(0)
-	for i := 1; i < n; i++ {
-		if ts[i] < ts[i-1] {
-			return i, false
-		}
-		d := uint64(ts[i]) - uint64(ts[i-1])
-		allEqual = allEqual && d == d0
-		if !div.divides(d) {
-			g = gcd(d, g)
-			div = newDivisor(g)
-		}
+	if ts[1] < ts[0] {
+		return 1, false
 	}
-	if allEqual && force < 0 || force == TimeConstDelta {
+	// Guess g from the first delta and measure everything in one pass; if
+	// a delta is not a multiple of the guess, compute the true g from there
+	// on and measure again.
+	g := uint64(ts[1]) - uint64(ts[0])
+	s, bad := measureTimes(ts, newDivisor(g))
+	if bad > 0 {
+		div := newDivisor(g)
+		for i := bad; i < n; i++ {
+			if ts[i] < ts[i-1] {
+				return i, false
+			}
+			if d := uint64(ts[i]) - uint64(ts[i-1]); !div.divides(d) {
+				g = gcd(d, g)
+				div = newDivisor(g)
+			}
+		}
+		s, _ = measureTimes(ts, div) // all sorted, all multiples of g
+	}
+	if bad < 0 {
+		return -bad, false
+	}
+	if s.allEqual && force < 0 || force == TimeConstDelta {
 		*p = timePlan{enc: TimeConstDelta}
-		return 0, allEqual
+		return 0, s.allEqual
 	}
 	if g == 0 { // only when forced: all deltas are 0
-		g, div = 1, newDivisor(1)
+		g = 1
 	}
+	div := newDivisor(g)
+	w := uint(bits.Len64(s.maxQ - s.minQ))
+	packed := uvarintLen(g) + uvarintLen(s.minQ) + 1 + bitsToBytes(uint64(n-1)*uint64(w))
+	dod := uvarintLen(g) + uvarintLen(s.q1) + bitsToBytes(s.dodBits)
+	if dod < packed && force < 0 || force == TimeDeltaOfDelta {
+		*p = timePlan{enc: TimeDeltaOfDelta, size: dod, g: g, div: div, q1: s.q1}
+	} else {
+		*p = timePlan{enc: TimePacked, size: packed, g: g, div: div, m: s.minQ, w: w}
+	}
+	return 0, force < 0 || force == int(p.enc)
+}
 
-	// Pass 2: sizes of the packed and delta-of-delta encodings.
+// timeStats is what measureTimes finds.
+type timeStats struct {
+	allEqual   bool
+	q1         uint64 // first quotient d_1/g
+	minQ, maxQ uint64
+	dodBits    uint64 // length of the delta-of-delta codes
+}
+
+// measureTimes measures the deltas of ts (len(ts) >= 2, ts[0] <= ts[1])
+// divided by div. It returns bad = i > 0 if delta i is not a multiple of
+// div's g, or bad = -i if ts[i] < ts[i-1] (whichever comes first).
+func measureTimes(ts []int64, div divisor) (s timeStats, bad int) {
+	d0 := uint64(ts[1]) - uint64(ts[0])
+	if !div.divides(d0) {
+		return s, 1
+	}
 	q1 := div.quo(d0)
-	minQ, maxQ := q1, q1
-	var dodBits uint64
-	prev := q1
-	for i := 2; i < n; i++ {
-		q := div.quo(uint64(ts[i]) - uint64(ts[i-1]))
+	minQ, maxQ, prev, dodBits, diff := q1, q1, q1, uint64(0), uint64(0)
+	for i := 2; i < len(ts); i++ {
+		if ts[i] < ts[i-1] {
+			return s, -i
+		}
+		d := uint64(ts[i]) - uint64(ts[i-1])
+		if !div.divides(d) {
+			return s, i
+		}
+		q := div.quo(d)
 		minQ = min(minQ, q)
 		maxQ = max(maxQ, q)
+		diff |= q ^ q1
 		dodBits += uint64(dodCost[bits.Len64(zigzag(int64(q-prev)))])
 		prev = q
 	}
-	w := uint(bits.Len64(maxQ - minQ))
-	packed := uvarintLen(g) + uvarintLen(minQ) + 1 + bitsToBytes(uint64(n-1)*uint64(w))
-	dod := uvarintLen(g) + uvarintLen(q1) + bitsToBytes(dodBits)
-	if dod < packed && force < 0 || force == TimeDeltaOfDelta {
-		*p = timePlan{enc: TimeDeltaOfDelta, size: dod, g: g, div: div, q1: q1}
-	} else {
-		*p = timePlan{enc: TimePacked, size: packed, g: g, div: div, m: minQ, w: w}
-	}
-	return 0, force < 0 || force == int(p.enc)
+	return timeStats{allEqual: diff == 0, q1: q1, minQ: minQ, maxQ: maxQ, dodBits: dodBits}, 0
 }
 
 // append writes the time section of ts.
@@ -299,13 +338,33 @@ func (d *timeDecoder) decode(dst []int64) error {
 			dst[i] = t
 			i++
 		}
-		for ; i < len(dst); i++ {
+		for i < len(dst) {
 			x := br.peek()
+			if x&1 == 0 {
+				// A run of '0' codes: the delta repeats. Only 57 bits
+				// of x are sure to be the stream's.
+				run := min(bits.TrailingZeros64(x), 57, len(dst)-i)
+				br.pos += uint(run)
+				dt := int64(g * q)
+				out := dst[i : i+run]
+				for j := range out {
+					nt := t + dt
+					if nt < t {
+						return errTimeOrder
+					}
+					t = nt
+					out[j] = t
+				}
+				i += run
+				continue
+			}
 			k := uint(bits.TrailingZeros64(^x))
 			var z uint64
 			if k < dodEscape {
-				z = x >> (k + 1) & mask(dodWidth[k&7])
-				br.pos += dodLen[k&7]
+				// Table lookups from constants, not memory: the bit
+				// position is the loop's critical path.
+				z = x >> (k + 1) & mask(uint(dodWidths>>(8*k))&0xff)
+				br.pos += uint(dodLens>>(8*k)) & 0xff
 			} else {
 				br.pos += dodEscape
 				z = br.readWide(64)
@@ -317,6 +376,7 @@ func (d *timeDecoder) decode(dst []int64) error {
 			}
 			t = nt
 			dst[i] = t
+			i++
 		}
 		d.br, d.q = br, q
 	}

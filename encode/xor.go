@@ -25,65 +25,77 @@ import (
 
 var errXORWindow = corrupt("encode: XOR window wider than 64 bits")
 
-// xorWindow is the window state shared by the XOR encoder and decoder.
+// xorWindow is the window state of the XOR decoder.
 type xorWindow struct {
 	lz, sig uint // leading zeros and width of the window; sig == 0: none yet
 }
 
-// xorState is the XOR encoder's state.
-type xorState struct {
-	xorWindow
-	prev uint64
-}
-
-// choose decides how the value with bits v is coded, updates the state, and
-// returns the XOR with the previous value and whether a new window was
-// opened.
-func (s *xorState) choose(v uint64) (x uint64, open bool) {
-	x = v ^ s.prev
-	s.prev = v
+// xorStep decides how x, the XOR of a value with the previous one, is coded
+// after the window (lz, sig) (sig == 0: none yet). It returns the window
+// after the code and the code's length in bits. The window changes exactly
+// when the code opens a new window: a new window equal to the old one would
+// have fitted. Written without branches on the data, for the encoder's exact
+// size pass.
+func xorStep(lz, sig int, x uint64) (int, int, int) {
+	xlz := min(bits.LeadingZeros64(x), 31)
+	xtz := bits.TrailingZeros64(x)
+	xsig := 64 - xlz - xtz
+	n := 13 + xsig
+	// Reuse when there is a window, x fits in it, and reusing costs no more
+	// than opening (2+sig <= 13+xsig).
+	if (sig-1)|(xlz-lz)|(xtz-(64-lz-sig))|(xsig+11-sig) >= 0 {
+		n, xlz, xsig = 2+sig, lz, sig
+	}
 	if x == 0 {
-		return 0, false
+		n, xlz, xsig = 1, lz, sig
 	}
-	lz := min(uint(bits.LeadingZeros64(x)), 31)
-	tz := uint(bits.TrailingZeros64(x))
-	sig := 64 - lz - tz
-	// Reuse costs 2+s.sig bits, a new window 13+sig.
-	if s.sig != 0 && lz >= s.lz && tz >= 64-s.lz-s.sig && s.sig <= sig+11 {
-		return x, false
-	}
-	s.lz, s.sig = lz, sig
-	return x, true
+	return xlz, xsig, n
 }
 
-// cost returns the number of bits of a code chosen by choose.
-func (s *xorState) cost(x uint64, open bool) uint {
-	switch {
-	case x == 0:
-		return 1
-	case open:
-		return 13 + s.sig
-	default:
-		return 2 + s.sig
+// xorSize returns the length of the XOR section of vs, or false if it
+// would be longer than limit (it stops measuring then).
+func xorSize(vs []float64, limit int) (int, bool) {
+	const block = 128
+	limitBits := (limit - 8) * 8
+	prev := math.Float64bits(vs[0])
+	lz, sig, total := 0, 0, 0
+	for start := 1; start < len(vs); start += block {
+		if total > limitBits {
+			return 0, false
+		}
+		for _, v := range vs[start:min(start+block, len(vs))] {
+			u := math.Float64bits(v)
+			var n int
+			lz, sig, n = xorStep(lz, sig, u^prev)
+			total += n
+			prev = u
+		}
 	}
+	size := 8 + bitsToBytes(uint64(total))
+	return size, size <= limit
 }
 
 func appendXOR(dst []byte, vs []float64) []byte {
-	s := xorState{prev: math.Float64bits(vs[0])}
-	dst = binary.LittleEndian.AppendUint64(dst, s.prev)
+	prev := math.Float64bits(vs[0])
+	dst = binary.LittleEndian.AppendUint64(dst, prev)
 	bw := bitWriter{b: dst}
+	lz, sig := 0, 0
 	for _, v := range vs[1:] {
-		x, open := s.choose(math.Float64bits(v))
+		u := math.Float64bits(v)
+		x := u ^ prev
+		prev = u
+		nlz, nsig, _ := xorStep(lz, sig, x)
 		switch {
 		case x == 0:
 			bw.write(0, 1)
 			continue
-		case open:
-			bw.write(0b11|uint64(s.lz)<<2|uint64(s.sig-1)<<7, 13)
+		case nlz != lz || nsig != sig: // open a window
+			bw.write(0b11|uint64(nlz)<<2|uint64(nsig-1)<<7, 13)
 		default:
 			bw.write(0b01, 2)
 		}
-		bw.write(x>>(64-s.lz-s.sig), s.sig)
+		lz, sig = nlz, nsig
+		bw.write(x>>(64-lz-sig), uint(sig))
 	}
 	return bw.finish()
 }
@@ -107,11 +119,20 @@ func (d *valueDecoder) decodeXOR(dst []float64) bool {
 		dst = dst[1:]
 	}
 	br, lz, sig := d.br, d.lz, d.sig
-	for i := range dst {
+	for i := 0; i < len(dst); i++ {
 		x := br.peek() // at least 57 valid bits
 		switch {
 		case x&1 == 0:
-			br.pos++
+			// A run of '0' codes: the value repeats.
+			run := min(bits.TrailingZeros64(x), 57, len(dst)-i)
+			br.pos += uint(run)
+			v := math.Float64frombits(cur)
+			out := dst[i : i+run]
+			for j := range out {
+				out[j] = v
+			}
+			i += run - 1
+			continue
 		case x&2 == 0:
 			var m uint64
 			if sig <= 55 {

@@ -54,6 +54,7 @@ type DB struct {
 	fs   vfs.FS
 	lim  index.Limits
 
+	clock    *clock
 	lock     io.Closer
 	pdb      *pebble.DB
 	log      *wal.Writer
@@ -114,6 +115,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		opts:     o,
 		fs:       fs,
 		lim:      index.Limits{MaxLabels: o.MaxLabels, MaxLabelValueLen: o.MaxLabelValueLen},
+		clock:    newClock(o.Now),
 		lock:     lock,
 		postings: index.NewPostings(),
 		byKey:    make(map[string]*Series),
@@ -348,10 +350,15 @@ func (db *DB) background() {
 	defer db.bgDone.Done()
 	t := time.NewTicker(db.opts.CheckpointEvery)
 	defer t.Stop()
+	clockTick := time.NewTicker(time.Second)
+	defer clockTick.Stop()
 	for {
 		select {
 		case <-db.stop:
 			return
+		case <-clockTick.C:
+			db.clock.resync()
+			continue
 		case <-db.ckptReq:
 		case <-t.C:
 			if !db.hasDirty() {
@@ -470,7 +477,7 @@ func (db *DB) Sync() error {
 // Query starts a query over the series named name that satisfy every
 // matcher (see package query).
 func (db *DB) Query(name string, ms ...query.Matcher) *query.Query {
-	return query.New(db, db.opts.Now, name, ms...)
+	return query.New(db, db.clock.now, name, ms...)
 }
 
 // Compact runs a checkpoint now, writing every buffered point to the store.

@@ -20,7 +20,7 @@ func (db *DB) Select(name string, ms []query.Matcher, mint, maxt int64, fn query
 		return ErrClosed
 	}
 	if db.opts.Retention > 0 {
-		if lo := db.opts.Now().Add(-db.opts.Retention).UnixNano(); lo > mint {
+		if lo := db.clock.nowNanos() - int64(db.opts.Retention); lo > mint {
 			mint = lo
 		}
 	}
@@ -211,7 +211,7 @@ func (c *chunkIter) Next() bool {
 // lastValue returns the value with the greatest timestamp of s (NaN if
 // none), for counters resuming their total.
 func (db *DB) lastValue(s *Series) (float64, error) {
-	v, err := query.New(seriesSource{db, s.id}, db.opts.Now, "").Scalar(query.Last)
+	v, err := query.New(seriesSource{db, s.id}, db.clock.now, "").Scalar(query.Last)
 	if err != nil {
 		return math.NaN(), fmt.Errorf("engine: load total of %s: %w", s, err)
 	}

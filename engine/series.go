@@ -31,6 +31,7 @@ type Series struct {
 		// by the last checkpoint (as a partial chunk under cur.seq).
 		curPersisted int
 		dirty        bool // on db.dirty: has data a checkpoint must write
+		filled       bool // a chunk of this series reached ChunkPoints
 		total        float64
 		totalLoaded  bool
 	}
@@ -93,8 +94,14 @@ func (s *Series) appendLocked(t int64, v float64) error {
 	if len(c.ts) == 0 {
 		c.seq = db.nextSeq.Add(1) - 1
 		if c.ts == nil {
-			c.ts = make([]int64, 0, 8)
-			c.vs = make([]float64, 0, 8)
+			// A series that filled a chunk before is busy: give the next
+			// one its full size at once instead of growing it.
+			n := 8
+			if s.mu.filled {
+				n = db.opts.ChunkPoints
+			}
+			c.ts = make([]int64, 0, n)
+			c.vs = make([]float64, 0, n)
 		}
 	}
 	c.ts = append(c.ts, t)
@@ -115,6 +122,7 @@ func (s *Series) sealCurLocked() error {
 		return fmt.Errorf("seal chunk of %s: %w", s, err)
 	}
 	s.mu.sealed = append(s.mu.sealed, mc)
+	s.mu.filled = s.mu.filled || len(c.ts) >= s.db.opts.ChunkPoints
 	*c = pointBuf{}
 	s.mu.curPersisted = 0
 	return nil

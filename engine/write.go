@@ -11,7 +11,11 @@ import (
 
 // Observe records value for the series name{labels}, stamped now.
 func (db *DB) Observe(name string, value float64, labels Labels) error {
-	return db.ObserveAt(db.opts.Now(), name, value, labels)
+	s, err := db.Series(name, labels)
+	if err != nil {
+		return err
+	}
+	return db.appendOne(s, db.clock.nowNanos(), value)
 }
 
 // ObserveAt records value for the series name{labels} at event time ts.
@@ -36,7 +40,7 @@ func (db *DB) Increment(name string, delta float64, labels Labels) error {
 
 // Observe records v stamped now.
 func (s *Series) Observe(v float64) error {
-	return s.db.appendOne(s, s.db.opts.Now().UnixNano(), v)
+	return s.db.appendOne(s, s.db.clock.nowNanos(), v)
 }
 
 // ObserveAt records v at event time ts.
@@ -76,7 +80,7 @@ func (s *Series) Increment(delta float64) error {
 	s.mu.Lock()
 	s.mu.total += delta
 	v := s.mu.total
-	t := s.db.opts.Now().UnixNano()
+	t := s.db.clock.nowNanos()
 	s.mu.Unlock()
 	return s.db.appendOne(s, t, v)
 }
@@ -223,22 +227,23 @@ var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 func (db *DB) Series(name string, labels Labels) (*Series, error) {
 	lp := labelsPool.Get().(*[]index.Label)
 	defer labelsPool.Put(lp)
-	ls, err := index.Canonical((*lp)[:0], name, labels, db.lim)
-	*lp = ls[:0]
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
 	kp := keyPool.Get().(*[]byte)
 	defer keyPool.Put(kp)
+	// Fast path: a known series (validated when it was created).
+	ls := index.Sorted((*lp)[:0], labels)
 	key := index.AppendKey((*kp)[:0], name, ls)
-	*kp = key[:0]
+	*lp, *kp = ls[:0], key[:0]
 	db.seriesMu.RLock()
 	s := db.byKey[string(key)]
 	db.seriesMu.RUnlock()
 	if s != nil {
 		return s, nil
 	}
-	return db.createSeries(name, append([]index.Label(nil), ls...), string(key))
+	ls, err := index.Canonical(nil, name, labels, db.lim)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return db.createSeries(name, ls, string(index.AppendKey(nil, name, ls)))
 }
 
 // SeriesOf is Series for labels given as a slice of pairs.

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -130,9 +130,25 @@ func Canonical(dst []Label, name string, labels map[string]string, lim Limits) (
 	}
 	ls := dst[len(dst)-n:]
 	if n > 1 {
-		sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+		slices.SortFunc(ls, compareLabels)
 	}
 	return dst, nil
+}
+
+// Sorted appends the labels with a non-empty value to dst, sorted by name,
+// without validating them: for looking up series already known (validated
+// when they were created).
+func Sorted(dst []Label, labels map[string]string) []Label {
+	n := len(dst)
+	for k, v := range labels {
+		if v != "" {
+			dst = append(dst, Label{Name: k, Value: v})
+		}
+	}
+	if len(dst)-n > 1 {
+		slices.SortFunc(dst[n:], compareLabels)
+	}
+	return dst
 }
 
 // CanonicalSlice is Canonical for labels given as a slice; duplicate names
@@ -154,7 +170,7 @@ func CanonicalSlice(name string, labels []Label, lim Limits) ([]Label, error) {
 	if len(out) > lim.maxLabels() {
 		return nil, fmt.Errorf("%w: %d labels, more than the limit of %d", ErrInvalidSeries, len(out), lim.maxLabels())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, compareLabels)
 	for i := 1; i < len(out); i++ {
 		if out[i].Name == out[i-1].Name {
 			return nil, fmt.Errorf("%w: label %q given twice", ErrInvalidSeries, out[i].Name)
@@ -162,6 +178,8 @@ func CanonicalSlice(name string, labels []Label, lim Limits) ([]Label, error) {
 	}
 	return out, nil
 }
+
+func compareLabels(a, b Label) int { return strings.Compare(a.Name, b.Name) }
 
 func validateLabel(k, v string, lim Limits) error {
 	if k == "" {

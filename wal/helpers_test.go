@@ -18,14 +18,13 @@ import (
 
 var seedFlag = flag.Uint64("wal.seed", 0, "random seed for the randomized wal tests (0: from the clock)")
 
-// TestMain fails the run if goroutines outlive the tests (goleak is not
-// available; this is the same check by hand).
+// TestMain fails the run if goroutines of this package outlive the tests
+// (goleak is not available; this is the same check by hand).
 func TestMain(m *testing.M) {
 	flag.Parse()
-	before := runtime.NumGoroutine()
 	code := m.Run()
 	if code == 0 {
-		if err := waitGoroutines(before, 5*time.Second); err != nil {
+		if err := waitNoLeaks(5 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
@@ -33,28 +32,48 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// waitGoroutines waits until at most n goroutines run, or reports the extra
-// ones.
-func waitGoroutines(n int, timeout time.Duration) error {
+// ourGoroutines returns the stacks of the goroutines running code of this
+// package, other than the caller and TestMain.
+func ourGoroutines() []string {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var ours []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "eventmetrics/wal.") && !strings.Contains(g, "wal.waitNoLeaks") && !strings.Contains(g, "wal.TestMain") {
+			ours = append(ours, g)
+		}
+	}
+	return ours
+}
+
+// waitNoLeaks waits until no goroutine of this package runs (but the
+// caller), or reports the ones that do.
+func waitNoLeaks(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if runtime.NumGoroutine() <= n {
+		gs := ourGoroutines()
+		if len(gs) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("goroutine leak: %d running, want <= %d:\n%s", runtime.NumGoroutine(), n, buf)
+			return fmt.Errorf("goroutine leak: %d goroutines left:\n%s", len(gs), strings.Join(gs, "\n\n"))
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// checkLeaks fails t if goroutines started during the test outlive it.
+// checkLeaks fails t if goroutines of this package outlive it. Tests that
+// use it do not run in parallel.
 func checkLeaks(t testing.TB) {
-	n := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		if err := waitGoroutines(n, 5*time.Second); err != nil {
+		if err := waitNoLeaks(5 * time.Second); err != nil {
 			t.Error(err)
 		}
 	})
@@ -190,7 +209,8 @@ func readFile(t testing.TB, fs vfs.FS, name string) []byte {
 	return b
 }
 
-// writeFile replaces a file in fs with data (synced).
+// writeFile replaces a file in fs with data (synced, and its directory
+// too, so that crash clones see the new file).
 func writeFile(t testing.TB, fs vfs.FS, name string, data []byte) {
 	t.Helper()
 	f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
@@ -204,6 +224,9 @@ func writeFile(t testing.TB, fs vfs.FS, name string, data []byte) {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncDir(fs, fs.PathDir(name)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -241,16 +241,12 @@ func (rd *replayer) frames(r *segmentReader, seg uint64) (bad int64, damage, err
 	return 0, nil, nil
 }
 
-// cut repairs a corruption: it truncates segment seg to keep bytes (r is
-// that segment open for reading, size its size; r == nil means seg is kept
-// whole) and removes every later segment.
+// cut repairs a corruption: it removes every segment after seg, then
+// truncates segment seg to keep bytes (r is that segment open for reading,
+// size its size; r == nil keeps it whole). Later segments go first, highest
+// first: a crash in between leaves the damage in place for the next Replay
+// to find, never a hole in the log.
 func (rd *replayer) cut(seg uint64, keep, size int64, r *segmentReader) error {
-	if r != nil {
-		if err := truncateSegment(rd.fs, rd.dir, seg, r, keep); err != nil {
-			return err
-		}
-		rd.stats.DroppedBytes += size - keep
-	}
 	segs, err := Segments(rd.fs, rd.dir)
 	if err != nil {
 		return err
@@ -272,6 +268,12 @@ func (rd *replayer) cut(seg uint64, keep, size int64, r *segmentReader) error {
 		if err := syncDir(rd.fs, rd.dir); err != nil {
 			return fmt.Errorf("wal: repair: %w", err)
 		}
+	}
+	if r != nil {
+		if err := truncateSegment(rd.fs, rd.dir, seg, r, keep); err != nil {
+			return err
+		}
+		rd.stats.DroppedBytes += size - keep
 	}
 	rd.stats.RepairedCorruption = true
 	return nil
