@@ -11,49 +11,48 @@ import (
 // bit position p holds its own bit j at stream position p+j. A stream is padded
 // with zero bits to a whole number of bytes.
 
-// bitWriter appends a bit stream to a byte slice. The zero value is not ready:
-// set b to the slice to append to.
+// bitWriter appends a bit stream to a byte slice. It is used as a value,
+// bw = bw.write(v, n), so that hot loops keep it in registers.
 type bitWriter struct {
 	b   []byte
 	acc uint64 // pending bits; bit 0 is the oldest
 	n   uint   // number of pending bits in acc, always < 64
 }
 
-// write appends the low nb bits of v (nb <= 64).
-func (w *bitWriter) write(v uint64, nb uint) {
-	v &= mask(nb)
-	w.acc |= v << w.n
+// write returns w with the nb low bits of v appended; nb <= 64 and v must
+// be < 1<<nb.
+func (w bitWriter) write(v uint64, nb uint) bitWriter {
+	w.acc |= v << (w.n & 63)
 	n := w.n + nb
 	if n >= 64 {
 		w.b = binary.LittleEndian.AppendUint64(w.b, w.acc)
 		n -= 64
-		// The bits of v that did not fit. When n == 0 this shifts by nb,
-		// which is 64 only if w.n was 0, and a shift by 64 yields 0 in Go.
+		// The bits of v that did not fit. The shift is 64 - w.n, which is
+		// 64 only if w.n was 0 and nb 64, and a shift by 64 yields 0 in Go.
 		w.acc = v >> (nb - n)
 	}
 	w.n = n
+	return w
 }
 
-// finish writes the pending bits padded with zeros to a whole byte and
-// returns the slice.
-func (w *bitWriter) finish() []byte {
+// finish returns the slice with the pending bits appended, padded with
+// zeros to a whole byte.
+func (w bitWriter) finish() []byte {
 	for n := w.n; n > 0; n -= min(n, 8) {
 		w.b = append(w.b, byte(w.acc))
 		w.acc >>= 8
 	}
-	w.acc, w.n = 0, 0
 	return w.b
 }
 
-// bitReader reads a bit stream stored in b[start:end] of a chunk b. Reading
-// past end yields bits that are not the stream's (the bytes that follow it,
-// then zeros) and is detected afterwards with overrun, so that hot loops need
-// no error checks: every loop is bounded by a point count, never by the
-// stream, so reading past its end cannot make it run longer.
+// bitReader is a bit stream stored in b[pos/8:end/8] of a chunk b, with its
+// read position. Hot loops copy b and pos into local variables and read with
+// peekAt, so that pos stays in a register.
 //
-// b is at least 8 bytes long (every chunk is), which lets every read be a
-// single 8-byte load at min(i, len(b)-8), so that the readers stay small
-// enough to inline.
+// Reading past end yields bits that are not the stream's (the bytes that
+// follow it, then zeros) and is detected afterwards with overrun, so that
+// hot loops need no error checks: every loop is bounded by a point count,
+// never by the stream, so reading past its end cannot make it run longer.
 type bitReader struct {
 	b   []byte // the whole chunk, len(b) >= 8
 	pos uint   // bit position of the next bit in b
@@ -61,34 +60,36 @@ type bitReader struct {
 }
 
 // newBitReader returns a reader of the stream in chunk[start:end]; len(chunk)
-// must be at least 8.
+// must be at least 8 (every chunk is).
 func newBitReader(chunk []byte, start, end int) bitReader {
 	return bitReader{b: chunk, pos: uint(start) * 8, end: uint(end) * 8}
 }
 
-// peek returns the next bits of the stream in the low bits of the result:
-// at least 57 of them are valid (zeros past the end of b).
-func (r *bitReader) peek() uint64 {
-	i := r.pos >> 3
-	j := min(i, uint(len(r.b)-8))
+// peekAt returns the bits of b from bit position pos on, in the low bits of
+// the result: at least 57 of them are b's (zeros past the end of b). b must
+// be at least 8 bytes long: every read is then a single 8-byte load at
+// min(pos/8, len(b)-8), which keeps peekAt small enough to inline.
+func peekAt(b []byte, pos uint) uint64 {
+	i := pos >> 3
+	j := min(i, uint(len(b)-8))
 	// A shift by 64 or more yields 0: bytes past the end of b read as zero.
-	return binary.LittleEndian.Uint64(r.b[j:]) >> ((i-j)*8 + r.pos&7)
+	return binary.LittleEndian.Uint64(b[j:]) >> ((i-j)*8 + pos&7)
 }
 
-// read consumes and returns the next n bits, n <= 56.
-func (r *bitReader) read(n uint) uint64 {
-	v := r.peek()
-	r.pos += n
-	return v & mask(n)
-}
-
-// readWide consumes and returns the next n bits, n <= 64.
-func (r *bitReader) readWide(n uint) uint64 {
+// readWideAt returns the n bits of b at bit position pos, n <= 64.
+func readWideAt(b []byte, pos, n uint) uint64 {
 	if n <= 56 {
-		return r.read(n)
+		return peekAt(b, pos) & mask(n)
 	}
-	lo := r.read(32)
-	return lo | r.read(n-32)<<32
+	return peekAt(b, pos)&mask(32) | (peekAt(b, pos+32)&mask(n-32))<<32
+}
+
+// read consumes and returns the next n bits, n <= 64 (for the paths that
+// are not hot).
+func (r *bitReader) read(n uint) uint64 {
+	v := readWideAt(r.b, r.pos, n)
+	r.pos += n
+	return v
 }
 
 // overrun reports whether more bits were read than the stream holds.

@@ -113,7 +113,7 @@ func (p *intPlan) appendPacked(dst []byte, vs []float64) []byte {
 	prev := p.v0
 	for _, v := range vs[1:] {
 		i := int64(v)
-		bw.write(uint64(i-prev-p.minD), w)
+		bw = bw.write(uint64(i-prev-p.minD), w)
 		prev = i
 	}
 	return bw.finish()
@@ -133,7 +133,7 @@ func (p *intPlan) appendRadix(dst []byte, vs []float64) []byte {
 			prev = i
 		}
 		_, w := rp.group(len(group))
-		bw.write(x, w)
+		bw = bw.write(x, w)
 	}
 	return bw.finish()
 }

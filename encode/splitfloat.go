@@ -66,7 +66,7 @@ func (p *splitPlan) append(dst []byte, vs []float64) []byte {
 		u := math.Float64bits(v)
 		field := u>>mantBits - p.minField
 		mant := (u & mask(mantBits)) >> p.tz
-		bw.write(field|mant<<p.we, p.we+mw) // at most 12+52 bits
+		bw = bw.write(field|mant<<p.we, p.we+mw) // at most 12+52 bits
 	}
 	return bw.finish()
 }

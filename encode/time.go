@@ -200,7 +200,7 @@ func (p *timePlan) append(dst []byte, ts []int64) []byte {
 		dst = append(dst, byte(p.w))
 		bw := bitWriter{b: dst}
 		for i := 1; i < len(ts); i++ {
-			bw.write(p.div.quo(uint64(ts[i])-uint64(ts[i-1]))-p.m, p.w)
+			bw = bw.write(p.div.quo(uint64(ts[i])-uint64(ts[i-1]))-p.m, p.w)
 		}
 		return bw.finish()
 	case TimeDeltaOfDelta:
@@ -213,7 +213,7 @@ func (p *timePlan) append(dst []byte, ts []int64) []byte {
 			z := zigzag(int64(q - prev))
 			prev = q
 			if z == 0 {
-				bw.write(0, 1)
+				bw = bw.write(0, 1)
 				continue
 			}
 			k := 1
@@ -221,11 +221,11 @@ func (p *timePlan) append(dst []byte, ts []int64) []byte {
 				k++
 			}
 			if k < dodEscape {
-				bw.write(mask(uint(k)), uint(k)+1) // k ones, then a zero
+				bw = bw.write(mask(uint(k)), uint(k)+1) // k ones, then a zero
 			} else {
-				bw.write(mask(dodEscape), dodEscape)
+				bw = bw.write(mask(dodEscape), dodEscape)
 			}
-			bw.write(z, dodWidth[k])
+			bw = bw.write(z, dodWidth[k])
 		}
 		return bw.finish()
 	}

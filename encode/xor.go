@@ -87,15 +87,15 @@ func appendXOR(dst []byte, vs []float64) []byte {
 		nlz, nsig, _ := xorStep(lz, sig, x)
 		switch {
 		case x == 0:
-			bw.write(0, 1)
+			bw = bw.write(0, 1)
 			continue
 		case nlz != lz || nsig != sig: // open a window
-			bw.write(0b11|uint64(nlz)<<2|uint64(nsig-1)<<7, 13)
+			bw = bw.write(0b11|uint64(nlz)<<2|uint64(nsig-1)<<7, 13)
 		default:
-			bw.write(0b01, 2)
+			bw = bw.write(0b01, 2)
 		}
 		lz, sig = nlz, nsig
-		bw.write(x>>(64-lz-sig), uint(sig))
+		bw = bw.write(x>>(64-lz-sig), uint(sig))
 	}
 	return bw.finish()
 }
