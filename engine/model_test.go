@@ -174,7 +174,9 @@ func runModel(t *testing.T, rng *rand.Rand) {
 			q = q.FromNanos(mint).ToNanos(maxt + 1)
 		}
 		want := m.selectPoints(mt.match, mint, maxt)
-		checkQuery(t, q, want, fmt.Sprintf("query %d (%v, [%d, %d])", qi, mt.ms, mint, maxt))
+		what := fmt.Sprintf("query %d (%v, [%d, %d])", qi, mt.ms, mint, maxt)
+		checkQuery(t, q, want, what)
+		checkGroups(t, rng, q, m, want, mint, what)
 	}
 }
 

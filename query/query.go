@@ -39,6 +39,10 @@ func (a Agg) String() string {
 		return "count"
 	case Sum:
 		return "sum"
+	case Increase:
+		return "increase"
+	case Rate:
+		return "rate"
 	}
 	return fmt.Sprintf("Agg(%d)", int(a))
 }
@@ -53,6 +57,10 @@ type Query struct {
 	mint int64 // inclusive
 	maxt int64 // inclusive
 	err  error
+
+	groupBy  []string // GroupBy label names
+	bySeries bool     // one group per series
+	step     int64    // tumbling window length in ns (0 = one window)
 }
 
 // New returns a query over src for the series named name that satisfy every
