@@ -90,15 +90,8 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFu
 	for i := range sels {
 		sl := &sels[i]
 		if sl.s == nil {
-			key, err := db.getValue(appendSeriesIDKey(nil, sl.id))
-			if err != nil {
-				return fmt.Errorf("engine: select: series %d: %w", sl.id, err)
-			}
-			if key == nil {
-				return fmt.Errorf("engine: select: series %d is in the index but has no entry", sl.id)
-			}
-			if sl.name, sl.labels, err = index.DecodeKey(key); err != nil {
-				return fmt.Errorf("engine: select: series %d: %w", sl.id, err)
+			if sl.name, sl.labels, err = db.labelsOf(sl.id); err != nil {
+				return fmt.Errorf("engine: select: %w", err)
 			}
 		}
 		ci.reset(sl.id, &sl.head)
