@@ -5,13 +5,9 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
-)
 
-func (db *DB) markDirty(s *Series) {
-	db.dirtyMu.Lock()
-	db.dirty = append(db.dirty, s)
-	db.dirtyMu.Unlock()
-}
+	"github.com/eventmetrics/eventmetrics/index"
+)
 
 // ckptWork is what one checkpoint writes for one series.
 type ckptWork struct {
@@ -25,8 +21,8 @@ type ckptWork struct {
 // checkpoint writes every point of the log segments before a fresh one into
 // pebble, durably, then deletes those segments. Protocol (see DESIGN.md):
 //
-//  1. with writes paused (mu held exclusively): rotate the log to segment
-//     S, and snapshot the heads: sealed chunks, open chunks, new series,
+//  1. atomically with the log's rotation to segment S (under the log's
+//     lock, which every head change also holds): snapshot the heads: sealed chunks, open chunks, new series,
 //     changed postings. The snapshot holds exactly the points of segments
 //     before S.
 //  2. with writes running again: write the snapshot and the checkpoint
@@ -42,44 +38,45 @@ func (db *DB) checkpoint() error {
 	db.ckptMu.Lock()
 	defer db.ckptMu.Unlock()
 
-	// 1. Snapshot.
-	db.mu.Lock()
-	seg, err := db.log.Rotate()
-	if err != nil {
-		db.mu.Unlock()
-		return fmt.Errorf("rotate log: %w", err)
-	}
-	db.dirtyMu.Lock()
-	dirty, newSeries := db.dirty, db.newSeries
-	db.dirty, db.newSeries = nil, nil
-	db.dirtyMu.Unlock()
-	work := make([]ckptWork, 0, len(dirty))
-	var snapErr error
-	for _, s := range dirty {
-		s.mu.Lock()
-		if err := s.sealOOOLocked(); err != nil && snapErr == nil {
+	// 1. Snapshot, atomically with the rotation: no write can slip in
+	// between, since writes apply to the head under the log's lock.
+	var (
+		work      []ckptWork
+		newSeries []*Series
+		pkeys     []index.PostingKey
+		pdata     [][]byte
+		meta      checkpointMeta
+		snapErr   error
+	)
+	seg, err := db.log.RotateFunc(func(next uint64) {
+		dirty := db.dirty
+		newSeries = db.newSeries
+		db.dirty, db.newSeries = nil, nil
+		work = make([]ckptWork, 0, len(dirty))
+		for _, s := range dirty {
+			if err := s.sealOOO(); err != nil && snapErr == nil {
+				snapErr = err
+			}
+			h := &s.head
+			w := ckptWork{s: s, sealed: h.sealed[:len(h.sealed):len(h.sealed)]}
+			if n := len(h.cur.ts); n > h.curPersisted {
+				w.curSeq, w.curTS, w.curVS = h.cur.seq, h.cur.ts[:n:n], h.cur.vs[:n:n]
+				h.curPersisted = n
+			}
+			h.dirty = false
+			work = append(work, w)
+		}
+		var err error
+		if pkeys, pdata, err = db.postings.TakeDirty(); err != nil && snapErr == nil {
 			snapErr = err
 		}
-		w := ckptWork{s: s, sealed: s.mu.sealed[:len(s.mu.sealed):len(s.mu.sealed)]}
-		if n := len(s.mu.cur.ts); n > s.mu.curPersisted {
-			w.curSeq, w.curTS, w.curVS = s.mu.cur.seq, s.mu.cur.ts[:n:n], s.mu.cur.vs[:n:n]
-			s.mu.curPersisted = n
-		}
-		s.mu.dirty = false
-		s.mu.Unlock()
-		work = append(work, w)
+		meta = checkpointMeta{walSegment: next, nextID: db.loggedNextID, nextSeq: db.nextSeq.Load()}
+		db.logSince = 0
+		db.ckptAsked = false
+	})
+	if err != nil {
+		return fmt.Errorf("rotate log: %w", err)
 	}
-	pkeys, pdata, err := db.postings.TakeDirty()
-	if err != nil && snapErr == nil {
-		snapErr = err
-	}
-	meta := checkpointMeta{walSegment: seg}
-	db.seriesMu.RLock()
-	meta.nextID = db.nextID
-	db.seriesMu.RUnlock()
-	meta.nextSeq = db.nextSeq.Load()
-	walSize := db.log.Size()
-	db.mu.Unlock()
 	if snapErr != nil {
 		return snapErr
 	}
@@ -132,21 +129,20 @@ func (db *DB) checkpoint() error {
 	}
 
 	// 3. Release.
-	for _, w := range work {
-		if len(w.sealed) == 0 {
-			continue
+	db.log.Do(func() {
+		for _, w := range work {
+			if len(w.sealed) == 0 {
+				continue
+			}
+			h := &w.s.head
+			if rest := h.sealed[len(w.sealed):]; len(rest) == 0 {
+				h.sealed = nil
+			} else {
+				h.sealed = append([]*memChunk(nil), rest...)
+			}
 		}
-		w.s.mu.Lock()
-		rest := w.s.mu.sealed[len(w.sealed):]
-		if len(rest) == 0 {
-			w.s.mu.sealed = nil
-		} else {
-			w.s.mu.sealed = append([]*memChunk(nil), rest...)
-		}
-		w.s.mu.Unlock()
-	}
+	})
 	db.pendingBytes.Add(-written)
-	db.walAtCkpt.Store(walSize)
 	if err := db.log.RemoveBefore(seg); err != nil {
 		return fmt.Errorf("remove old log segments: %w", err)
 	}

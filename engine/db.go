@@ -60,11 +60,6 @@ type DB struct {
 	log      *wal.Writer
 	postings *index.Postings
 
-	// mu orders writes against checkpoints: a write holds it shared while
-	// it appends to the log and to the head; a checkpoint holds it
-	// exclusively while it rotates the log and snapshots the heads, so
-	// that the snapshot holds exactly the points of the older segments.
-	mu sync.RWMutex
 	// readMu lets Close wait for running queries.
 	readMu sync.RWMutex
 	// ckptMu serializes checkpoints.
@@ -75,13 +70,15 @@ type DB struct {
 	byID     map[uint64]*Series // guarded by seriesMu
 	nextID   uint64             // guarded by seriesMu (and stable under mu held exclusively)
 
-	dirtyMu   sync.Mutex
-	dirty     []*Series // series with data not yet in pebble; guarded by dirtyMu
-	newSeries []*Series // series not yet in pebble; guarded by dirtyMu
+	// Guarded by the log's lock (see Series.head).
+	dirty        []*Series // series with data not yet in pebble
+	newSeries    []*Series // series not yet in pebble
+	loggedNextID uint64    // next series id, as of the log
+	logSince     int64     // bytes logged since the last checkpoint
+	ckptAsked    bool      // a checkpoint was requested since the last one
 
 	nextSeq      atomic.Uint64
 	pendingBytes atomic.Int64 // encoded bytes of sealed chunks not yet in pebble
-	walAtCkpt    atomic.Int64 // log size at the last checkpoint
 	closed       atomic.Bool
 	failed       atomic.Pointer[error]
 
@@ -188,6 +185,7 @@ func (db *DB) open() error {
 		}
 	}
 	db.nextID = max(ck.nextID, 1)
+	db.loggedNextID = db.nextID
 	db.nextSeq.Store(max(ck.nextSeq, 1))
 
 	if err := db.loadPostings(); err != nil {
@@ -215,7 +213,6 @@ func (db *DB) open() error {
 		return fmt.Errorf("engine: open log: %w", err)
 	}
 	db.log = log
-	db.walAtCkpt.Store(log.Size())
 	return nil
 }
 
@@ -280,6 +277,7 @@ func (db *DB) replayRecord(rec []byte, pos wal.Pos) error {
 		db.postings.Add(uint32(id), name, labels)
 		db.newSeries = append(db.newSeries, s)
 		db.nextID = max(db.nextID, id+1)
+		db.loggedNextID = db.nextID
 		return nil
 	case recSamples:
 		err := forEachSample(rec, func(id uint64, t int64, v float64) error {
@@ -287,10 +285,7 @@ func (db *DB) replayRecord(rec []byte, pos wal.Pos) error {
 			if err != nil {
 				return err
 			}
-			s.mu.Lock()
-			err = s.appendLocked(t, v)
-			s.mu.Unlock()
-			return err
+			return s.appendHead(t, v)
 		})
 		if err != nil {
 			return fmt.Errorf("engine: log record at %d:%d: %w", pos.Segment, pos.Offset, err)
@@ -375,21 +370,9 @@ func (db *DB) background() {
 }
 
 func (db *DB) hasDirty() bool {
-	db.dirtyMu.Lock()
-	defer db.dirtyMu.Unlock()
-	return len(db.dirty) > 0 || len(db.newSeries) > 0
-}
-
-// maybeCheckpoint asks for a checkpoint when the log or the pending chunks
-// have grown enough.
-func (db *DB) maybeCheckpoint() {
-	if db.log.Size()-db.walAtCkpt.Load() < db.opts.CheckpointBytes && db.pendingBytes.Load() < db.opts.CheckpointBytes/2 {
-		return
-	}
-	select {
-	case db.ckptReq <- struct{}{}:
-	default:
-	}
+	var dirty bool
+	db.log.Do(func() { dirty = len(db.dirty) > 0 || len(db.newSeries) > 0 })
+	return dirty
 }
 
 // fail makes the DB stop acknowledging writes.
@@ -406,8 +389,8 @@ func (db *DB) Err() error {
 	return nil
 }
 
-// writableLocked checks that writes may proceed; db.mu is held shared.
-func (db *DB) writableLocked() error {
+// writable checks that writes may proceed.
+func (db *DB) writable() error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
@@ -462,14 +445,11 @@ func (db *DB) closeFiles() error {
 
 // Sync makes every write acknowledged before it durable.
 func (db *DB) Sync() error {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if err := db.writableLocked(); err != nil {
+	if err := db.writable(); err != nil {
 		return err
 	}
 	if err := db.log.Sync(); err != nil {
-		db.fail(err)
-		return fmt.Errorf("engine: sync: %w", err)
+		return db.logError("sync", err)
 	}
 	return nil
 }

@@ -72,12 +72,14 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFu
 		sels = append(sels, sel{id: id, s: db.byID[id]})
 	}
 	db.seriesMu.RUnlock()
-	for i := range sels {
-		if s := sels[i].s; s != nil {
-			sels[i].head = s.snapshot()
-			sels[i].name, sels[i].labels = s.name, s.labels
+	db.log.Do(func() {
+		for i := range sels {
+			if s := sels[i].s; s != nil {
+				sels[i].head = s.snapshot()
+				sels[i].name, sels[i].labels = s.name, s.labels
+			}
 		}
-	}
+	})
 	iter, err := db.pdb.NewIter(&pebble.IterOptions{
 		LowerBound: appendChunkKey(nil, sels[0].id, math.MinInt64, 0),
 		UpperBound: chunkSeriesEnd(nil, sels[len(sels)-1].id, math.MaxInt64),

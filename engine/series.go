@@ -19,9 +19,11 @@ type Series struct {
 	labels []index.Label
 	key    string // canonical series key (index.AppendKey)
 
-	// mu guards the in-memory head of the series.
-	mu struct {
-		sync.Mutex
+	// head is the in-memory head of the series. It is guarded by the log's
+	// lock: it changes only inside the callbacks of db.log.AppendFunc,
+	// RotateFunc and Do (and during replay, before the log is opened), so
+	// that it always matches the log exactly.
+	head struct {
 		cur    pointBuf    // the open in-order chunk, as raw points
 		lastT  int64       // greatest timestamp appended in order
 		hasT   bool        // lastT is set
@@ -32,8 +34,13 @@ type Series struct {
 		curPersisted int
 		dirty        bool // on db.dirty: has data a checkpoint must write
 		filled       bool // a chunk of this series reached ChunkPoints
-		total        float64
-		totalLoaded  bool
+	}
+
+	// inc serializes Increment and holds the running total.
+	inc struct {
+		sync.Mutex
+		total  float64
+		loaded bool
 	}
 }
 
@@ -66,28 +73,28 @@ func (s *Series) Labels() []index.Label { return s.labels }
 
 func (s *Series) String() string { return index.String(s.name, s.labels) }
 
-// appendLocked adds one point to the head. s.mu must be held.
-func (s *Series) appendLocked(t int64, v float64) error {
+// appendHead adds one point to the head. The log's lock must be held.
+func (s *Series) appendHead(t int64, v float64) error {
 	db := s.db
-	if !s.mu.dirty {
-		s.mu.dirty = true
-		db.markDirty(s)
+	if !s.head.dirty {
+		s.head.dirty = true
+		db.dirty = append(db.dirty, s)
 	}
-	if s.mu.hasT && t < s.mu.lastT {
-		o := &s.mu.ooo
+	if s.head.hasT && t < s.head.lastT {
+		o := &s.head.ooo
 		if len(o.ts) == 0 {
 			o.seq = 0
 		}
 		o.ts = append(o.ts, t)
 		o.vs = append(o.vs, v)
 		if len(o.ts) >= db.opts.ChunkPoints {
-			return s.sealOOOLocked()
+			return s.sealOOO()
 		}
 		return nil
 	}
-	c := &s.mu.cur
+	c := &s.head.cur
 	if n := len(c.ts); n > 0 && (n >= db.opts.ChunkPoints || uint64(t-c.ts[0]) > uint64(maxChunkSpan)) {
-		if err := s.sealCurLocked(); err != nil {
+		if err := s.sealCur(); err != nil {
 			return err
 		}
 	}
@@ -97,7 +104,7 @@ func (s *Series) appendLocked(t int64, v float64) error {
 			// A series that filled a chunk before is busy: give the next
 			// one its full size at once instead of growing it.
 			n := 8
-			if s.mu.filled {
+			if s.head.filled {
 				n = db.opts.ChunkPoints
 			}
 			c.ts = make([]int64, 0, n)
@@ -106,14 +113,14 @@ func (s *Series) appendLocked(t int64, v float64) error {
 	}
 	c.ts = append(c.ts, t)
 	c.vs = append(c.vs, v)
-	s.mu.lastT, s.mu.hasT = t, true
+	s.head.lastT, s.head.hasT = t, true
 	return nil
 }
 
-// sealCurLocked encodes the open chunk and queues it for the next
+// sealCur encodes the open chunk and queues it for the next
 // checkpoint.
-func (s *Series) sealCurLocked() error {
-	c := &s.mu.cur
+func (s *Series) sealCur() error {
+	c := &s.head.cur
 	if len(c.ts) == 0 {
 		return nil
 	}
@@ -121,17 +128,17 @@ func (s *Series) sealCurLocked() error {
 	if err != nil {
 		return fmt.Errorf("seal chunk of %s: %w", s, err)
 	}
-	s.mu.sealed = append(s.mu.sealed, mc)
-	s.mu.filled = s.mu.filled || len(c.ts) >= s.db.opts.ChunkPoints
+	s.head.sealed = append(s.head.sealed, mc)
+	s.head.filled = s.head.filled || len(c.ts) >= s.db.opts.ChunkPoints
 	*c = pointBuf{}
-	s.mu.curPersisted = 0
+	s.head.curPersisted = 0
 	return nil
 }
 
-// sealOOOLocked sorts the out-of-order buffer and seals it into chunks that
+// sealOOO sorts the out-of-order buffer and seals it into chunks that
 // respect ChunkPoints and maxChunkSpan.
-func (s *Series) sealOOOLocked() error {
-	o := &s.mu.ooo
+func (s *Series) sealOOO() error {
+	o := &s.head.ooo
 	if len(o.ts) == 0 {
 		return nil
 	}
@@ -146,7 +153,7 @@ func (s *Series) sealOOOLocked() error {
 		if err != nil {
 			return fmt.Errorf("seal out-of-order chunk of %s: %w", s, err)
 		}
-		s.mu.sealed = append(s.mu.sealed, mc)
+		s.head.sealed = append(s.head.sealed, mc)
 		ts, vs = ts[n:], vs[n:]
 	}
 	return nil
@@ -200,17 +207,17 @@ type headSnapshot struct {
 	hasHead bool
 }
 
+// snapshot returns the reader's view of the head. The log's lock must be
+// held.
 func (s *Series) snapshot() headSnapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	h := headSnapshot{
-		sealed: s.mu.sealed[:len(s.mu.sealed):len(s.mu.sealed)],
-		curSeq: s.mu.cur.seq,
-		curTS:  s.mu.cur.ts[:len(s.mu.cur.ts):len(s.mu.cur.ts)],
-		curVS:  s.mu.cur.vs[:len(s.mu.cur.vs):len(s.mu.cur.vs)],
+		sealed: s.head.sealed[:len(s.head.sealed):len(s.head.sealed)],
+		curSeq: s.head.cur.seq,
+		curTS:  s.head.cur.ts[:len(s.head.cur.ts):len(s.head.cur.ts)],
+		curVS:  s.head.cur.vs[:len(s.head.cur.vs):len(s.head.cur.vs)],
 	}
-	if len(s.mu.ooo.ts) > 0 {
-		h.oooTS, h.oooVS = sortedCopy(s.mu.ooo.ts, s.mu.ooo.vs)
+	if len(s.head.ooo.ts) > 0 {
+		h.oooTS, h.oooVS = sortedCopy(s.head.ooo.ts, s.head.ooo.vs)
 	}
 	h.hasHead = len(h.sealed) > 0 || len(h.curTS) > 0 || len(h.oooTS) > 0
 	return h

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/eventmetrics/eventmetrics/index"
+	"github.com/eventmetrics/eventmetrics/wal"
 )
 
 // Observe records value for the series name{labels}, stamped now.
@@ -60,61 +63,74 @@ func (s *Series) Increment(delta float64) error {
 	if math.IsNaN(delta) || math.IsInf(delta, 0) || delta < 0 {
 		return fmt.Errorf("%w: increment of %s by %v: a counter increment must be finite and >= 0", ErrInvalid, s, delta)
 	}
-	s.mu.Lock()
-	loaded := s.mu.totalLoaded
-	s.mu.Unlock()
-	if !loaded {
+	s.inc.Lock()
+	defer s.inc.Unlock()
+	if !s.inc.loaded {
 		last, err := s.db.lastValue(s)
 		if err != nil {
 			return err
 		}
-		s.mu.Lock()
-		if !s.mu.totalLoaded {
-			if last == last {
-				s.mu.total = last
-			}
-			s.mu.totalLoaded = true
+		if last == last {
+			s.inc.total = last
 		}
-		s.mu.Unlock()
+		s.inc.loaded = true
 	}
-	s.mu.Lock()
-	s.mu.total += delta
-	v := s.mu.total
-	t := s.db.clock.nowNanos()
-	s.mu.Unlock()
-	return s.db.appendOne(s, t, v)
+	v := s.inc.total + delta
+	if err := s.db.appendOne(s, s.db.clock.nowNanos(), v); err != nil {
+		return err
+	}
+	s.inc.total = v
+	return nil
 }
 
 var recPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 func (db *DB) appendOne(s *Series, t int64, v float64) error {
-	var buf [32]byte
-	rec := appendSamplesHeader(buf[:0], 1)
-	rec = appendSample(rec, s.id, 0, t, v)
-	db.mu.RLock()
-	if err := db.writableLocked(); err != nil {
-		db.mu.RUnlock()
+	if err := db.writable(); err != nil {
 		return err
 	}
 	if s.db != db {
-		db.mu.RUnlock()
 		return fmt.Errorf("%w: series %s belongs to another DB", ErrInvalid, s)
 	}
-	if _, err := db.log.Append(rec); err != nil {
-		db.mu.RUnlock()
-		db.fail(err)
-		return fmt.Errorf("engine: write %s: %w", s, err)
-	}
-	s.mu.Lock()
-	err := s.appendLocked(t, v)
-	s.mu.Unlock()
-	db.mu.RUnlock()
+	var buf [32]byte
+	rec := appendSamplesHeader(buf[:0], 1)
+	rec = appendSample(rec, s.id, 0, t, v)
+	var herr error
+	_, err := db.log.AppendFunc(rec, func() {
+		herr = s.appendHead(t, v)
+		db.logged(len(rec))
+	})
 	if err != nil {
-		db.fail(err)
-		return err
+		return db.logError(fmt.Sprintf("write %s", s), err)
 	}
-	db.maybeCheckpoint()
+	if herr != nil {
+		db.fail(herr)
+		return herr
+	}
 	return nil
+}
+
+// logged accounts for a record appended to the log and asks for a
+// checkpoint when enough has accumulated. The log's lock is held.
+func (db *DB) logged(n int) {
+	db.logSince += int64(n)
+	if !db.ckptAsked && (db.logSince >= db.opts.CheckpointBytes || db.pendingBytes.Load() >= db.opts.CheckpointBytes/2) {
+		db.ckptAsked = true
+		select {
+		case db.ckptReq <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// logError turns an error of the log into the engine's: ErrClosed after
+// Close, else a failure that stops the DB from acknowledging writes.
+func (db *DB) logError(what string, err error) error {
+	if errors.Is(err, wal.ErrClosed) {
+		return ErrClosed
+	}
+	db.fail(err)
+	return fmt.Errorf("engine: %s: %w", what, err)
 }
 
 // Batch collects points of many series for one Append. It is reusable:
@@ -169,6 +185,9 @@ func (db *DB) appendBatch(series []*Series, ts []int64, vs []float64) error {
 	if len(ts) == 0 {
 		return nil
 	}
+	if err := db.writable(); err != nil {
+		return err
+	}
 	bp := recPool.Get().(*[]byte)
 	rec := appendSamplesHeader((*bp)[:0], len(ts))
 	prev := int64(0)
@@ -182,39 +201,22 @@ func (db *DB) appendBatch(series []*Series, ts []int64, vs []float64) error {
 			recPool.Put(bp)
 		}
 	}()
-	db.mu.RLock()
-	if err := db.writableLocked(); err != nil {
-		db.mu.RUnlock()
-		return err
-	}
-	if _, err := db.log.Append(rec); err != nil {
-		db.mu.RUnlock()
-		db.fail(err)
-		return fmt.Errorf("engine: write batch: %w", err)
-	}
-	var err error
-	var held *Series
-	for i, s := range series {
-		if s != held {
-			if held != nil {
-				held.mu.Unlock()
+	var herr error
+	_, err := db.log.AppendFunc(rec, func() {
+		for i, s := range series {
+			if herr = s.appendHead(ts[i], vs[i]); herr != nil {
+				break
 			}
-			s.mu.Lock()
-			held = s
 		}
-		if err = s.appendLocked(ts[i], vs[i]); err != nil {
-			break
-		}
-	}
-	if held != nil {
-		held.mu.Unlock()
-	}
-	db.mu.RUnlock()
+		db.logged(len(rec))
+	})
 	if err != nil {
-		db.fail(err)
-		return err
+		return db.logError("write batch", err)
 	}
-	db.maybeCheckpoint()
+	if herr != nil {
+		db.fail(herr)
+		return herr
+	}
 	return nil
 }
 
@@ -263,9 +265,7 @@ func (db *DB) SeriesOf(name string, labels []index.Label) (*Series, error) {
 }
 
 func (db *DB) createSeries(name string, labels []index.Label, key string) (*Series, error) {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if err := db.writableLocked(); err != nil {
+	if err := db.writable(); err != nil {
 		return nil, err
 	}
 	db.seriesMu.Lock()
@@ -282,10 +282,9 @@ func (db *DB) createSeries(name string, labels []index.Label, key string) (*Seri
 		if len(v) != 8 {
 			return nil, fmt.Errorf("engine: series %s: corrupt id entry", index.String(name, labels))
 		}
-		id := uint64(v[0])<<56 | uint64(v[1])<<48 | uint64(v[2])<<40 | uint64(v[3])<<32 | uint64(v[4])<<24 | uint64(v[5])<<16 | uint64(v[6])<<8 | uint64(v[7])
-		s := &Series{db: db, id: id, name: name, labels: labels, key: key}
+		s := &Series{db: db, id: binary.BigEndian.Uint64(v), name: name, labels: labels, key: key}
 		db.byKey[key] = s
-		db.byID[id] = s
+		db.byID[s.id] = s
 		return s, nil
 	}
 	if db.opts.MaxSeries > 0 && db.postings.Len() >= uint64(db.opts.MaxSeries) {
@@ -295,18 +294,19 @@ func (db *DB) createSeries(name string, labels []index.Label, key string) (*Seri
 	if id > math.MaxUint32 {
 		return nil, fmt.Errorf("%w: series id space exhausted", ErrSeriesLimit)
 	}
+	s := &Series{db: db, id: id, name: name, labels: labels, key: key}
 	rec := appendSeriesRecord(nil, id, key)
-	if _, err := db.log.Append(rec); err != nil {
-		db.fail(err)
-		return nil, fmt.Errorf("engine: create series %s: %w", index.String(name, labels), err)
+	_, err = db.log.AppendFunc(rec, func() {
+		db.newSeries = append(db.newSeries, s)
+		db.loggedNextID = id + 1
+		db.postings.Add(uint32(id), name, labels)
+		db.logged(len(rec))
+	})
+	if err != nil {
+		return nil, db.logError(fmt.Sprintf("create series %s", index.String(name, labels)), err)
 	}
 	db.nextID++
-	s := &Series{db: db, id: id, name: name, labels: labels, key: key}
 	db.byKey[key] = s
 	db.byID[id] = s
-	db.postings.Add(uint32(id), name, labels)
-	db.dirtyMu.Lock()
-	db.newSeries = append(db.newSeries, s)
-	db.dirtyMu.Unlock()
 	return s, nil
 }
