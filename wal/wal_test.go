@@ -259,7 +259,7 @@ func TestSyncAlwaysDurable(t *testing.T) {
 					}
 					t.Logf("%d crashes checked, %d records", crashes, len(acked))
 					return
-				case <-time.After(time.Millisecond):
+				default:
 				}
 			}
 		})
@@ -291,7 +291,7 @@ func TestSyncInterval(t *testing.T) {
 			}
 			acked := time.Now()
 			for durableCount(t, fs, "wal") < round*10 {
-				if time.Since(acked) > 2*every+200*time.Millisecond {
+				if time.Since(acked) > 2*every+time.Second { // slack for a loaded machine
 					t.Fatalf("round %d: records not durable %v after they were acked", round, time.Since(acked))
 				}
 				time.Sleep(time.Millisecond)

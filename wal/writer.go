@@ -159,7 +159,7 @@ type Writer struct {
 		seg uint64
 		off int64
 
-		buf         []byte  // frames not yet sealed (nil: take one from free)
+		buf         []byte // frames not yet sealed (nil: take one from free)
 		free        [][]byte
 		nbufs       int     // pooled buffers allocated
 		sealed      []chunk // sealed chunks for the flusher, in log order
@@ -300,6 +300,41 @@ func (w *Writer) Append(rec []byte) (Pos, error) {
 		return Pos{}, err
 	}
 	return pos, nil
+}
+
+// AppendFunc is Append that also calls fn, under the Writer's lock, right
+// after the record is framed (and only if it was). Everything fn does is
+// therefore atomic with respect to Rotate, RotateFunc and Do: a caller can
+// keep in-memory state that matches the log exactly, segment by segment
+// (the engine applies points to its head here). fn must be short and must
+// not call the Writer. In SyncAlways mode AppendFunc returns once the
+// record is durable (fn has run before that).
+func (w *Writer) AppendFunc(rec []byte, fn func()) (Pos, error) {
+	if len(rec) > MaxRecordSize {
+		return Pos{}, tooLarge(len(rec))
+	}
+	w.mu.Lock()
+	pos, err := w.appendLocked(rec)
+	if err == nil {
+		fn()
+		if w.mode == SyncAlways {
+			err = w.waitDurableLocked(w.mu.appended)
+		}
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return Pos{}, err
+	}
+	return pos, nil
+}
+
+// Do calls fn under the Writer's lock, atomic with respect to AppendFunc and
+// RotateFunc; it works on a closed or failed Writer too. fn must be short
+// and must not call the Writer.
+func (w *Writer) Do(fn func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fn()
 }
 
 // AppendBatch frames recs one after the other under one lock acquisition,
@@ -506,6 +541,25 @@ func (w *Writer) Rotate() (uint64, error) {
 	}
 	w.rotateLocked()
 	next := w.mu.seg
+	if err := w.waitDurableLocked(w.mu.appended); err != nil {
+		return 0, err
+	}
+	return next, nil
+}
+
+// RotateFunc is Rotate that calls fn(next) under the Writer's lock at the
+// moment of the switch: every record framed before fn runs is in a segment
+// < next, every record framed after it in a segment >= next. It returns
+// once the finished segment is durable.
+func (w *Writer) RotateFunc(fn func(next uint64)) (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usableLocked(); err != nil {
+		return 0, err
+	}
+	w.rotateLocked()
+	next := w.mu.seg
+	fn(next)
 	if err := w.waitDurableLocked(w.mu.appended); err != nil {
 		return 0, err
 	}
