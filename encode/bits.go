@@ -3,6 +3,7 @@ package encode
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 )
 
 // Bit order (part of the format: do not change): bit streams are packed
@@ -11,38 +12,68 @@ import (
 // bit position p holds its own bit j at stream position p+j. A stream is padded
 // with zero bits to a whole number of bytes.
 
-// bitWriter appends a bit stream to a byte slice. It is used as a value,
-// bw = bw.write(v, n), so that hot loops keep it in registers.
+// bitWriter writes a bit stream into a byte slice of the exact length the
+// encoder computed beforehand. It is small and used as a value,
+// bw = bw.write(buf, v, n), so that hot loops keep it in registers; buf is
+// passed to each call for the same reason.
+//
+// Each write stores 8 bytes at once, without a branch on the data, and
+// keeps fewer than 8 pending bits. Once fewer than 8 bytes of buf are left,
+// the bits still to come are fewer than 64, and the writer just gathers them
+// in acc for finish.
 type bitWriter struct {
-	b   []byte
 	acc uint64 // pending bits; bit 0 is the oldest
-	n   uint   // number of pending bits in acc, always < 64
+	n   uint   // number of pending bits in acc
+	off int    // where the pending bits go in buf
 }
 
-// write returns w with the nb low bits of v appended; nb <= 64 and v must
-// be < 1<<nb.
-func (w bitWriter) write(v uint64, nb uint) bitWriter {
+// write returns w with the nb low bits of v written; nb <= 56 and v must be
+// < 1<<nb.
+func (w bitWriter) write(buf []byte, v uint64, nb uint) bitWriter {
 	w.acc |= v << (w.n & 63)
 	n := w.n + nb
-	if n >= 64 {
-		w.b = binary.LittleEndian.AppendUint64(w.b, w.acc)
-		n -= 64
-		// The bits of v that did not fit. The shift is 64 - w.n, which is
-		// 64 only if w.n was 0 and nb 64, and a shift by 64 yields 0 in Go.
-		w.acc = v >> (nb - n)
+	if off := uint(w.off); off+8 <= uint(len(buf)) {
+		binary.LittleEndian.PutUint64(buf[off:off+8], w.acc)
+		w.off += int(n >> 3)
+		w.acc >>= (n &^ 7) & 63 // the whole bytes just written: at most 56 bits
+		n &= 7
 	}
 	w.n = n
 	return w
 }
 
-// finish returns the slice with the pending bits appended, padded with
-// zeros to a whole byte.
-func (w bitWriter) finish() []byte {
-	for n := w.n; n > 0; n -= min(n, 8) {
-		w.b = append(w.b, byte(w.acc))
-		w.acc >>= 8
+// writeWide is write for nb <= 64.
+func (w bitWriter) writeWide(buf []byte, v uint64, nb uint) bitWriter {
+	if nb <= 56 {
+		return w.write(buf, v, nb)
 	}
-	return w.b
+	return w.write(buf, v&mask(32), 32).write(buf, v>>32, nb-32)
+}
+
+// finish writes the pending bits, padded with zeros to a whole byte, and
+// reports whether the stream filled buf exactly.
+func (w bitWriter) finish(buf []byte) bool {
+	rem := int(w.n+7) / 8
+	if w.n >= 64 || w.off+rem != len(buf) {
+		return false
+	}
+	for k := range rem {
+		buf[w.off+k] = byte(w.acc >> (8 * k))
+	}
+	return true
+}
+
+// bitSection extends dst to end for a bit stream that fills
+// dst[len(dst):end], and returns the extended dst and the stream's bytes. It
+// returns false if dst is already longer than end.
+func bitSection(dst []byte, end int) ([]byte, []byte, bool) {
+	n := end - len(dst)
+	if n < 0 {
+		return dst, nil, false
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:end]
+	return dst, dst[start:], true
 }
 
 // bitReader is a bit stream stored in b[pos/8:end/8] of a chunk b, with its
@@ -73,7 +104,7 @@ func peekAt(b []byte, pos uint) uint64 {
 	i := pos >> 3
 	j := min(i, uint(len(b)-8))
 	// A shift by 64 or more yields 0: bytes past the end of b read as zero.
-	return binary.LittleEndian.Uint64(b[j:]) >> ((i-j)*8 + pos&7)
+	return binary.LittleEndian.Uint64(b[j:j+8]) >> ((i-j)*8 + pos&7)
 }
 
 // readWideAt returns the n bits of b at bit position pos, n <= 64.

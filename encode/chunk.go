@@ -135,14 +135,16 @@ func appendChunk(dst []byte, ts []int64, vs []float64, forceTime, forceValue int
 	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 
 	payload := len(dst)
-	dst = tp.append(dst, ts)
-	if len(dst)-payload != tp.size {
-		return dst[:start], fmt.Errorf("encode: internal error: time encoding %d wrote %d bytes, planned %d", tp.enc, len(dst)-payload, tp.size)
+	dst, ok := tp.append(dst, ts, payload+tp.size)
+	if !ok {
+		return dst[:start], fmt.Errorf("encode: internal error: time encoding %d did not write the %d bytes planned", tp.enc, tp.size)
 	}
-	dst = vp.append(dst, vs)
+	if dst, ok = vp.append(dst, vs); !ok {
+		return dst[:start], fmt.Errorf("encode: internal error: value encoding %d did not write the %d bytes planned", vp.enc, vp.size)
+	}
 	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[payload:], castagnoli))
 	if len(dst)-start != total {
-		return dst[:start], fmt.Errorf("encode: internal error: value encoding %d wrote %d bytes, planned %d", vp.enc, len(dst)-payload-crcLen-tp.size, vp.size)
+		return dst[:start], fmt.Errorf("encode: internal error: chunk is %d bytes, planned %d", len(dst)-start, total)
 	}
 	return dst, nil
 }

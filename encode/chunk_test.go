@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func cases(tb testing.TB) []testCase {
 	add("int/just-over-2^53", tsRegular(4, sec), []float64{1 << 53, 1<<53 + 2, 1 << 53, 0})
 	add("int/negzero", tsRegular(6, sec), []float64{1, 2, negZero, 3, 4, 5})
 	add("int/radix", tsRegular(200, sec), vsTimesF(200, func(i int) float64 { return float64(r.IntN(3)) }))
-	add("int/radix-wide", tsRegular(200, sec), vsTimesF(200, func(i int) float64 { return float64(r.IntN(1<<31)) }))
+	add("int/radix-wide", tsRegular(200, sec), vsTimesF(200, func(i int) float64 { return float64(r.IntN(1 << 31)) }))
 	add("zeros/mixed-sign", tsRegular(100, sec), vsTimesF(100, func(i int) float64 {
 		if r.IntN(2) == 0 {
 			return negZero
@@ -139,6 +140,11 @@ func cases(tb testing.TB) []testCase {
 		return float64(i)
 	}))
 	add("nan/first-last", tsRegular(5, sec), []float64{math.NaN(), 1, 2, 3, nanNegative})
+	fib := fibExponents(r)
+	add("exponents/fibonacci", tsRegular(len(fib), sec), fib)
+	add("exponents/two", tsRegular(300, sec), vsTimesF(300, func(int) float64 {
+		return float64(1+r.IntN(2)) * (1 + r.Float64())
+	}))
 	add("inf/mixed", tsRegular(6, sec), []float64{math.Inf(1), 1, math.Inf(-1), math.NaN(), 2, math.Inf(1)})
 	add("maxfloat", tsRegular(4, sec), []float64{math.MaxFloat64, -math.MaxFloat64, math.MaxFloat64, 0})
 	add("subnormal", tsRegular(5, sec), []float64{subnormal, -subnormal, subnormal, 0, math.Float64frombits(0x000fffffffffffff)})
@@ -379,7 +385,10 @@ func TestRoundTrip(t *testing.T) {
 			for te := range maxTimeEnc + 1 {
 				for ve := range maxValueEnc + 1 {
 					forced, err := appendChunk(nil, c.ts, c.vs, te, ve)
-					if errors.Is(err, errNotApplicable) {
+					n := len(c.ts)
+					always := (n == 1 && te == TimeSingle || n > 1 && (te == TimePacked || te == TimeDeltaOfDelta)) &&
+						(ve == ValueSplitFloat || ve == ValueXOR)
+					if errors.Is(err, errNotApplicable) && !always {
 						continue
 					}
 					if err != nil {
@@ -686,7 +695,7 @@ func TestSizeTargets(t *testing.T) {
 		target     float64
 		time, vals uint8
 	}{
-		{"W-event", func() ([]int64, []float64) { return tsEvent(r, n), vsLognormal(r, n) }, 9.0, TimePacked, ValueSplitFloat},
+		{"W-event", func() ([]int64, []float64) { return tsEvent(r, n), vsLognormal(r, n) }, 9.0, TimePacked, ValueSplitHuffman},
 		{"W-scrape", func() ([]int64, []float64) { return tsRegular(n, 15*sec), vsWalk(r, n) }, 0.45, TimeConstDelta, ValueIntRadix},
 	} {
 		total := 0
@@ -726,7 +735,9 @@ func TestEncodingChoice(t *testing.T) {
 		{"jittered/counter", tsJittered(r, n), vsCounter(r, n), TimePacked, ValueIntRadix},
 		{"jittered/counter-pow2", tsJittered(r, n), vsTimesF(n, func(i int) float64 { return float64(i*100 + r.IntN(64)) }), TimePacked, ValueInt},
 		{"gappy/gauge", tsGappy(r, n), vsGauge(r, n), TimeDeltaOfDelta, ValueXOR},
-		{"event/lognormal", tsEvent(r, n), vsLognormal(r, n), TimePacked, ValueSplitFloat},
+		{"event/lognormal", tsEvent(r, n), vsLognormal(r, n), TimePacked, ValueSplitHuffman},
+		{"event/random", tsEvent(r, n), vsRandom(r, n), TimePacked, ValueSplitHuffman},
+		{"event/one-exponent", tsEvent(r, n), vsTimesF(n, func(int) float64 { return 1 + r.Float64() }), TimePacked, ValueSplitFloat},
 		{"regular/walk", tsRegular(n, sec), vsWalk(r, n), TimeConstDelta, ValueIntRadix},
 	} {
 		b, err := AppendChunk(nil, c.ts, c.vs)
@@ -804,22 +815,46 @@ func TestBits(t *testing.T) {
 		n := r.IntN(300)
 		widths := make([]uint, n)
 		vals := make([]uint64, n)
-		bw := bitWriter{b: []byte{0xAA}}
 		total := uint(0)
 		for i := range n {
 			widths[i] = uint(r.IntN(65))
 			vals[i] = r.Uint64() & mask(widths[i])
-			bw.write(vals[i]|^mask(widths[i]), widths[i]) // high garbage is masked off
 			total += widths[i]
 		}
-		b := bw.finish()
-		if len(b) != 1+bitsToBytes(uint64(total)) || b[0] != 0xAA {
-			t.Fatalf("wrote %d bytes for %d bits", len(b)-1, total)
+		b, buf, ok := bitSection([]byte{0xAA}, 1+bitsToBytes(uint64(total)))
+		if !ok {
+			t.Fatal("bitSection")
+		}
+		var bw bitWriter
+		for i := range n {
+			bw = bw.writeWide(buf, vals[i], widths[i])
+		}
+		if !bw.finish(buf) || b[0] != 0xAA {
+			t.Fatalf("finish: wrong length for %d bits", total)
+		}
+		// A buffer of the wrong length is reported, not overrun.
+		if total > 0 {
+			var bw bitWriter
+			short := make([]byte, bitsToBytes(uint64(total))-1)
+			for i := range n {
+				bw = bw.writeWide(short, vals[i], widths[i])
+			}
+			if bw.finish(short) {
+				t.Fatal("finish accepted a short buffer")
+			}
+		}
+		long := make([]byte, bitsToBytes(uint64(total))+1+r.IntN(20))
+		bw = bitWriter{}
+		for i := range n {
+			bw = bw.writeWide(long, vals[i], widths[i])
+		}
+		if bw.finish(long) {
+			t.Fatal("finish accepted a long buffer")
 		}
 		chunk := append(b, make([]byte, 8)...) // a reader needs 8 bytes of slice
 		br := newBitReader(chunk, 1, len(b))
 		for i := range n {
-			if got := br.readWide(widths[i]); got != vals[i] {
+			if got := br.read(widths[i]); got != vals[i] {
 				t.Fatalf("field %d (%d bits): got %#x, want %#x", i, widths[i], got, vals[i])
 			}
 		}
@@ -1113,6 +1148,139 @@ func TestDodTables(t *testing.T) {
 		}
 		if want := min(uint(k)+1, dodEscape) + dodWidth[k]; dodLen[k] != want {
 			t.Errorf("dodLen[%d] = %d, want %d", k, dodLen[k], want)
+		}
+	}
+}
+
+// TestUnsortedWrap: deltas that are all equal modulo 2^64 but wrap past
+// MaxInt64 are unsorted timestamps, not a constant delta.
+func TestUnsortedWrap(t *testing.T) {
+	for _, ts := range [][]int64{
+		{math.MaxInt64 - 1, math.MaxInt64, math.MinInt64},
+		{math.MaxInt64 - 2, math.MaxInt64 - 1, math.MaxInt64, math.MinInt64, math.MinInt64 + 1},
+		{0, math.MaxInt64, -2},
+		{math.MinInt64, 0, math.MinInt64},
+	} {
+		if _, err := AppendChunk(nil, ts, make([]float64, len(ts))); err == nil || !strings.Contains(err.Error(), "not sorted") {
+			t.Errorf("%v: %v", ts, err)
+		}
+	}
+}
+
+// fibExponents returns values over 16 binary exponents with Fibonacci
+// counts (1, 1, 2, 3, 5, ... 987), shuffled: their Huffman code is 15 bits
+// deep and must be limited to huffMaxLen.
+func fibExponents(r *rand.Rand) []float64 {
+	var vs []float64
+	a, b := 1, 1
+	for e := range huffSyms {
+		for range a {
+			vs = append(vs, math.Ldexp(1+r.Float64(), e-8))
+		}
+		a, b = b, a+b
+	}
+	r.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
+	return vs
+}
+
+func TestHuffmanLengths(t *testing.T) {
+	r := newRand(t, 16)
+	check := func(freq [huffSyms]int) {
+		t.Helper()
+		lens := huffmanLengths(&freq)
+		used := 0
+		for s, f := range freq {
+			if (f > 0) != (lens[s] > 0) || lens[s] > huffMaxLen {
+				t.Fatalf("freq %v: lengths %v", freq, lens)
+			}
+			if f > 0 {
+				used++
+			}
+		}
+		if _, ok := huffCodes(&lens); !ok {
+			t.Fatalf("freq %v: lengths %v are not a complete code", freq, lens)
+		}
+		// Without clamping, the lengths are Huffman's: compare the cost
+		// with the textbook sum of the joined weights.
+		var ws []int
+		for _, f := range freq {
+			if f > 0 {
+				ws = append(ws, f)
+			}
+		}
+		want := 0
+		for len(ws) > 1 {
+			slices.Sort(ws)
+			want += ws[0] + ws[1]
+			ws = append([]int{ws[0] + ws[1]}, ws[2:]...)
+		}
+		got := 0
+		for s, f := range freq {
+			got += f * int(lens[s])
+		}
+		if got < want {
+			t.Fatalf("freq %v: cost %d below Huffman's %d", freq, got, want)
+		}
+		if maxLen := slices.Max(lens[:]); maxLen < huffMaxLen && got != want {
+			t.Fatalf("freq %v: cost %d, Huffman's is %d", freq, got, want)
+		}
+	}
+	fib := [huffSyms]int{}
+	a, b := 1, 1
+	for s := range fib {
+		fib[s], a, b = a, b, a+b
+	}
+	check(fib)
+	check([huffSyms]int{1: 5, 7: 1})
+	check([huffSyms]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1, 14: 1, 15: 1})
+	for range 2000 {
+		var freq [huffSyms]int
+		for used := 0; used < 2; {
+			used = 0
+			for s := range freq {
+				switch r.IntN(4) {
+				case 0:
+					freq[s] = 0
+				case 1:
+					freq[s] = 1 + r.IntN(3)
+				case 2:
+					freq[s] = 1 << r.IntN(16)
+				default:
+					freq[s] = 1 + r.IntN(1000)
+				}
+				if freq[s] > 0 {
+					used++
+				}
+			}
+		}
+		check(freq)
+	}
+	// Bad lengths are refused.
+	for _, lens := range [][huffSyms]uint8{
+		{1},             // one code
+		{1, 1, 1},       // over-full
+		{1, 2},          // incomplete
+		{9, 9},          // too long
+		{2, 2, 2, 2, 3}, // over-full
+	} {
+		if _, ok := huffCodes(&lens); ok {
+			t.Errorf("huffCodes accepted %v", lens)
+		}
+	}
+}
+
+// TestXORSizeLimit checks xorSize's early stop against the full measure.
+func TestXORSizeLimit(t *testing.T) {
+	for _, c := range cases(t) {
+		exact, ok := xorSize(c.vs, math.MaxInt)
+		if !ok {
+			t.Fatalf("%s: xorSize without limit failed", c.name)
+		}
+		for _, limit := range []int{exact - 1, exact, exact + 1, exact / 2} {
+			got, ok := xorSize(c.vs, limit)
+			if ok != (exact <= limit) || ok && got != exact {
+				t.Fatalf("%s: xorSize(limit %d) = %d, %v; exact %d", c.name, limit, got, ok, exact)
+			}
 		}
 	}
 }

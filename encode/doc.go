@@ -11,8 +11,9 @@
 // and subnormals come back with the same bits. For each chunk the encoder
 // picks the smallest of several time encodings (constant delta, bit-packed
 // deltas over their GCD, delta-of-delta) and value encodings (constant,
-// integer deltas bit-packed or radix-packed, split sign+exponent/mantissa,
-// Gorilla XOR), computing exact sizes before it writes. A Header with the
+// integer deltas bit-packed or radix-packed, split sign+exponent/mantissa
+// with the exponents at a fixed width or in a per-chunk Huffman code, Gorilla
+// XOR), computing exact sizes before it writes. A Header with the
 // count, time range and aggregates (min, max, sum, first, last over the
 // non-NaN values) precedes the points under its own CRC32C, so the query
 // layer can answer many questions with DecodeHeader alone.

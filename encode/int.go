@@ -103,26 +103,34 @@ func (p *intPlan) appendHead(dst []byte) []byte {
 	return binary.AppendUvarint(dst, p.span)
 }
 
-func (p *intPlan) appendPacked(dst []byte, vs []float64) []byte {
-	dst = p.appendHead(dst)
+// appendPacked writes the ValueInt section of vs, which must end at end.
+func (p *intPlan) appendPacked(dst []byte, vs []float64, end int) ([]byte, bool) {
+	dst, buf, ok := bitSection(p.appendHead(dst), end)
+	if !ok {
+		return dst, false
+	}
 	w := uint(bits.Len64(p.span))
 	if w == 0 {
-		return dst
+		return dst, len(buf) == 0
 	}
-	bw := bitWriter{b: dst}
+	var bw bitWriter
 	prev := p.v0
 	for _, v := range vs[1:] {
 		i := int64(v)
-		bw = bw.write(uint64(i-prev-p.minD), w)
+		bw = bw.write(buf, uint64(i-prev-p.minD), w) // w <= 56: |deltas| <= 2^54
 		prev = i
 	}
-	return bw.finish()
+	return dst, bw.finish(buf)
 }
 
-func (p *intPlan) appendRadix(dst []byte, vs []float64) []byte {
-	dst = p.appendHead(dst)
-	rp, _ := newRadix(p.span + 1)
-	bw := bitWriter{b: dst}
+// appendRadix writes the ValueIntRadix section of vs, which must end at end.
+func (p *intPlan) appendRadix(dst []byte, vs []float64, end int) ([]byte, bool) {
+	dst, buf, ok := bitSection(p.appendHead(dst), end)
+	rp, rok := newRadix(p.span + 1)
+	if !ok || !rok {
+		return dst, false
+	}
+	var bw bitWriter
 	prev := p.v0
 	for start := 1; start < len(vs); start += rp.k {
 		group := vs[start:min(start+rp.k, len(vs))]
@@ -133,9 +141,9 @@ func (p *intPlan) appendRadix(dst []byte, vs []float64) []byte {
 			prev = i
 		}
 		_, w := rp.group(len(group))
-		bw = bw.write(x, w)
+		bw = bw.writeWide(buf, x, w)
 	}
-	return bw.finish()
+	return dst, bw.finish(buf)
 }
 
 // radixParams describes base-R digit packing.
@@ -226,7 +234,7 @@ func (d *valueDecoder) decodeIntPacked(dst []float64) {
 		dst[0] = float64(acc)
 		dst = dst[1:]
 	}
-	br, minD, w := d.br, d.minD, d.w
+	b, pos, minD, w := d.br.b, d.br.pos, d.minD, d.w
 	switch {
 	case w == 0:
 		for i := range dst {
@@ -234,17 +242,20 @@ func (d *valueDecoder) decodeIntPacked(dst []float64) {
 			dst[i] = float64(acc)
 		}
 	case w <= 56:
+		wm := mask(w)
 		for i := range dst {
-			acc += minD + int64(br.read(w))
+			acc += minD + int64(peekAt(b, pos)&wm)
+			pos += w
 			dst[i] = float64(acc)
 		}
 	default:
 		for i := range dst {
-			acc += minD + int64(br.readWide(w))
+			acc += minD + int64(readWideAt(b, pos, w))
+			pos += w
 			dst[i] = float64(acc)
 		}
 	}
-	d.acc, d.br = acc, br
+	d.acc, d.br.pos = acc, pos
 }
 
 // decodeIntRadix decodes base-R digits. A group x (< R^m) is turned into the
@@ -258,7 +269,7 @@ func (d *valueDecoder) decodeIntRadix(dst []float64) bool {
 		dst[0] = float64(acc)
 		dst = dst[1:]
 	}
-	br, minD, r, y, left := d.br, d.minD, d.rp.r, d.y, d.left
+	b, pos, minD, r, y, left := d.br.b, d.br.pos, d.minD, d.rp.r, d.y, d.left
 	for len(dst) > 0 {
 		if left == 0 {
 			m := min(d.rp.k, d.digits)
@@ -266,7 +277,8 @@ func (d *valueDecoder) decodeIntRadix(dst []float64) bool {
 				return false
 			}
 			pm, w := d.rp.group(m)
-			x := br.readWide(w)
+			x := readWideAt(b, pos, w)
+			pos += w
 			if x >= pm { // also keeps bits.Div64 from panicking
 				return false
 			}
@@ -288,6 +300,6 @@ func (d *valueDecoder) decodeIntRadix(dst []float64) bool {
 		left -= len(out)
 		dst = dst[len(out):]
 	}
-	d.acc, d.br, d.y, d.left = acc, br, y, left
+	d.acc, d.br.pos, d.y, d.left = acc, pos, y, left
 	return true
 }

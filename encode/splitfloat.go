@@ -57,18 +57,28 @@ func (p *splitPlan) size(n int) int {
 	return splitHeadLen + bitsToBytes(uint64(n)*uint64(p.we+mantBits-p.tz))
 }
 
-func (p *splitPlan) append(dst []byte, vs []float64) []byte {
+// append writes the section of vs, which must end at end.
+func (p *splitPlan) append(dst []byte, vs []float64, end int) ([]byte, bool) {
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(p.minField))
 	dst = append(dst, byte(p.we), byte(p.tz))
-	bw := bitWriter{b: dst}
-	mw := mantBits - p.tz
+	dst, buf, ok := bitSection(dst, end)
+	if !ok {
+		return dst, false
+	}
+	var bw bitWriter
+	we, tz, minF := p.we&63, p.tz&63, p.minField
+	n := we + mantBits - tz
 	for _, v := range vs {
 		u := math.Float64bits(v)
-		field := u>>mantBits - p.minField
-		mant := (u & mask(mantBits)) >> p.tz
-		bw = bw.write(field|mant<<p.we, p.we+mw) // at most 12+52 bits
+		field := u>>mantBits - minF
+		mant := (u & mask(mantBits)) >> tz
+		if n <= 56 {
+			bw = bw.write(buf, field|mant<<we, n)
+		} else {
+			bw = bw.write(buf, field, we).write(buf, mant, n-we)
+		}
 	}
-	return bw.finish()
+	return dst, bw.finish(buf)
 }
 
 // splitDecoder is the state of the split float decoder.
@@ -92,20 +102,23 @@ func (d *valueDecoder) initSplit(chunk []byte, start, end int) bool {
 }
 
 func (d *valueDecoder) decodeSplit(dst []float64) {
-	br, minF, we, tz := d.br, d.minField, d.we, d.tz
+	b, pos, minF, we, tz := d.br.b, d.br.pos, d.minField, d.we&63, d.tz&63
 	mw := mantBits - tz
-	if we+mw <= 56 {
-		wm := mask(we)
+	wm, mm := mask(we), mask(mw)
+	if n := we + mw; n <= 56 {
+		nm := mask(n)
 		for i := range dst {
-			x := br.read(we + mw)
+			x := peekAt(b, pos) & nm
+			pos += n
 			dst[i] = math.Float64frombits((x&wm+minF)<<mantBits | (x>>we)<<tz)
 		}
 	} else {
 		for i := range dst {
-			f := br.read(we)
-			m := br.read(mw)
+			f := peekAt(b, pos) & wm
+			m := peekAt(b, pos+we) & mm
+			pos += n
 			dst[i] = math.Float64frombits((f+minF)<<mantBits | m<<tz)
 		}
 	}
-	d.br = br
+	d.br.pos = pos
 }

@@ -115,30 +115,36 @@ func (p *timePlan) plan(ts []int64, force int) (unsorted int, ok bool) {
 	if ts[1] < ts[0] {
 		return 1, false
 	}
-	// Guess g from the first delta and measure everything in one pass; if
-	// a delta is not a multiple of the guess, compute the true g from there
-	// on and measure again.
-	g := uint64(ts[1]) - uint64(ts[0])
+	// Check the order, and find regular timestamps, in a cheap first pass.
+	d0 := ts[1] - ts[0]
+	diff := int64(0)
+	for i := 2; i < n; i++ {
+		if ts[i] < ts[i-1] {
+			return i, false
+		}
+		diff |= ts[i] - ts[i-1] - d0
+	}
+	if diff == 0 && force < 0 || force == TimeConstDelta {
+		*p = timePlan{enc: TimeConstDelta}
+		return 0, diff == 0
+	}
+	// Guess g from the first few deltas and measure everything in one
+	// pass; if a delta is not a multiple of the guess, compute the true g
+	// from there on and measure again.
+	var g uint64
+	for i := 1; i < min(n, 9); i++ {
+		g = gcd(uint64(ts[i])-uint64(ts[i-1]), g)
+	}
 	s, bad := measureTimes(ts, newDivisor(g))
 	if bad > 0 {
 		div := newDivisor(g)
 		for i := bad; i < n; i++ {
-			if ts[i] < ts[i-1] {
-				return i, false
-			}
 			if d := uint64(ts[i]) - uint64(ts[i-1]); !div.divides(d) {
 				g = gcd(d, g)
 				div = newDivisor(g)
 			}
 		}
-		s, _ = measureTimes(ts, div) // all sorted, all multiples of g
-	}
-	if bad < 0 {
-		return -bad, false
-	}
-	if s.allEqual && force < 0 || force == TimeConstDelta {
-		*p = timePlan{enc: TimeConstDelta}
-		return 0, s.allEqual
+		s, _ = measureTimes(ts, div)
 	}
 	if g == 0 { // only when forced: all deltas are 0
 		g = 1
@@ -157,26 +163,22 @@ func (p *timePlan) plan(ts []int64, force int) (unsorted int, ok bool) {
 
 // timeStats is what measureTimes finds.
 type timeStats struct {
-	allEqual   bool
 	q1         uint64 // first quotient d_1/g
 	minQ, maxQ uint64
 	dodBits    uint64 // length of the delta-of-delta codes
 }
 
-// measureTimes measures the deltas of ts (len(ts) >= 2, ts[0] <= ts[1])
-// divided by div. It returns bad = i > 0 if delta i is not a multiple of
-// div's g, or bad = -i if ts[i] < ts[i-1] (whichever comes first).
+// measureTimes measures the deltas of ts (sorted, len(ts) >= 2) divided by
+// div. It returns bad = the first i such that delta i is not a multiple of
+// div's g, or 0.
 func measureTimes(ts []int64, div divisor) (s timeStats, bad int) {
 	d0 := uint64(ts[1]) - uint64(ts[0])
 	if !div.divides(d0) {
 		return s, 1
 	}
 	q1 := div.quo(d0)
-	minQ, maxQ, prev, dodBits, diff := q1, q1, q1, uint64(0), uint64(0)
+	minQ, maxQ, prev, dodBits := q1, q1, q1, uint64(0)
 	for i := 2; i < len(ts); i++ {
-		if ts[i] < ts[i-1] {
-			return s, -i
-		}
 		d := uint64(ts[i]) - uint64(ts[i-1])
 		if !div.divides(d) {
 			return s, i
@@ -184,36 +186,51 @@ func measureTimes(ts []int64, div divisor) (s timeStats, bad int) {
 		q := div.quo(d)
 		minQ = min(minQ, q)
 		maxQ = max(maxQ, q)
-		diff |= q ^ q1
 		dodBits += uint64(dodCost[bits.Len64(zigzag(int64(q-prev)))])
 		prev = q
 	}
-	return timeStats{allEqual: diff == 0, q1: q1, minQ: minQ, maxQ: maxQ, dodBits: dodBits}, 0
+	return timeStats{q1: q1, minQ: minQ, maxQ: maxQ, dodBits: dodBits}, 0
 }
 
 // append writes the time section of ts.
-func (p *timePlan) append(dst []byte, ts []int64) []byte {
+// append writes the time section of ts, which must end at end.
+func (p *timePlan) append(dst []byte, ts []int64, end int) ([]byte, bool) {
 	switch p.enc {
 	case TimePacked:
 		dst = binary.AppendUvarint(dst, p.g)
 		dst = binary.AppendUvarint(dst, p.m)
 		dst = append(dst, byte(p.w))
-		bw := bitWriter{b: dst}
-		for i := 1; i < len(ts); i++ {
-			bw = bw.write(p.div.quo(uint64(ts[i])-uint64(ts[i-1]))-p.m, p.w)
+		dst, buf, ok := bitSection(dst, end)
+		if !ok {
+			return dst, false
 		}
-		return bw.finish()
+		var bw bitWriter
+		div, m, w := p.div, p.m, p.w
+		if w <= 56 {
+			for i := 1; i < len(ts); i++ {
+				bw = bw.write(buf, div.quo(uint64(ts[i])-uint64(ts[i-1]))-m, w)
+			}
+		} else {
+			for i := 1; i < len(ts); i++ {
+				bw = bw.writeWide(buf, div.quo(uint64(ts[i])-uint64(ts[i-1]))-m, w)
+			}
+		}
+		return dst, bw.finish(buf)
 	case TimeDeltaOfDelta:
 		dst = binary.AppendUvarint(dst, p.g)
 		dst = binary.AppendUvarint(dst, p.q1)
-		bw := bitWriter{b: dst}
+		dst, buf, ok := bitSection(dst, end)
+		if !ok {
+			return dst, false
+		}
+		var bw bitWriter
 		prev := p.q1
 		for i := 2; i < len(ts); i++ {
 			q := p.div.quo(uint64(ts[i]) - uint64(ts[i-1]))
 			z := zigzag(int64(q - prev))
 			prev = q
 			if z == 0 {
-				bw = bw.write(0, 1)
+				bw = bw.write(buf, 0, 1)
 				continue
 			}
 			k := 1
@@ -221,15 +238,15 @@ func (p *timePlan) append(dst []byte, ts []int64) []byte {
 				k++
 			}
 			if k < dodEscape {
-				bw = bw.write(mask(uint(k)), uint(k)+1) // k ones, then a zero
+				bw = bw.write(buf, mask(uint(k)), uint(k)+1) // k ones, then a zero
 			} else {
-				bw = bw.write(mask(dodEscape), dodEscape)
+				bw = bw.write(buf, mask(dodEscape), dodEscape)
 			}
-			bw = bw.write(z, dodWidth[k])
+			bw = bw.writeWide(buf, z, dodWidth[k])
 		}
-		return bw.finish()
+		return dst, bw.finish(buf)
 	}
-	return dst // TimeSingle, TimeConstDelta: empty section
+	return dst, len(dst) == end // TimeSingle, TimeConstDelta: empty section
 }
 
 // timeDecoder decodes a time section in batches.
@@ -306,10 +323,12 @@ func (d *timeDecoder) decode(dst []int64) error {
 			dst[i] = t
 		}
 	case TimePacked:
-		br, g, m, w := d.br, d.g, d.m, d.w
+		b, pos, g, m, w := d.br.b, d.br.pos, d.g, d.m, d.w
 		if w <= 56 {
+			wm := mask(w)
 			for ; i < len(dst); i++ {
-				nt := t + int64(g*(m+br.read(w)))
+				nt := t + int64(g*(m+peekAt(b, pos)&wm))
+				pos += w
 				if nt < t {
 					return errTimeOrder
 				}
@@ -318,7 +337,8 @@ func (d *timeDecoder) decode(dst []int64) error {
 			}
 		} else {
 			for ; i < len(dst); i++ {
-				nt := t + int64(g*(m+br.readWide(w)))
+				nt := t + int64(g*(m+readWideAt(b, pos, w)))
+				pos += w
 				if nt < t {
 					return errTimeOrder
 				}
@@ -326,9 +346,9 @@ func (d *timeDecoder) decode(dst []int64) error {
 				dst[i] = t
 			}
 		}
-		d.br = br
+		d.br.pos = pos
 	case TimeDeltaOfDelta:
-		br, g, q := d.br, d.g, d.q
+		b, pos, g, q := d.br.b, d.br.pos, d.g, d.q
 		if d.emitted+i == 1 && i < len(dst) {
 			nt := t + int64(g*q)
 			if nt < t {
@@ -339,12 +359,12 @@ func (d *timeDecoder) decode(dst []int64) error {
 			i++
 		}
 		for i < len(dst) {
-			x := br.peek()
+			x := peekAt(b, pos)
 			if x&1 == 0 {
 				// A run of '0' codes: the delta repeats. Only 57 bits
 				// of x are sure to be the stream's.
 				run := min(bits.TrailingZeros64(x), 57, len(dst)-i)
-				br.pos += uint(run)
+				pos += uint(run)
 				dt := int64(g * q)
 				out := dst[i : i+run]
 				for j := range out {
@@ -364,10 +384,10 @@ func (d *timeDecoder) decode(dst []int64) error {
 				// Table lookups from constants, not memory: the bit
 				// position is the loop's critical path.
 				z = x >> (k + 1) & mask(uint(dodWidths>>(8*k))&0xff)
-				br.pos += uint(dodLens>>(8*k)) & 0xff
+				pos += uint(dodLens>>(8*k)) & 0xff
 			} else {
-				br.pos += dodEscape
-				z = br.readWide(64)
+				z = readWideAt(b, pos+dodEscape, 64)
+				pos += dodEscape + 64
 			}
 			q += uint64(unzigzag(z))
 			nt := t + int64(g*q)
@@ -378,7 +398,7 @@ func (d *timeDecoder) decode(dst []int64) error {
 			dst[i] = t
 			i++
 		}
-		d.br, d.q = br, q
+		d.br.pos, d.q = pos, q
 	}
 	d.t = t
 	d.emitted += len(dst)

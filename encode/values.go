@@ -10,7 +10,7 @@ import (
 // Part of the format: do not change.
 const (
 	// ValueConst: every value has the same bits; the section is those 8
-	// bytes (const.go).
+	// bytes (below).
 	ValueConst = 0
 	// ValueInt: integer deltas bit-packed at a fixed width (int.go).
 	ValueInt = 1
@@ -21,8 +21,11 @@ const (
 	ValueSplitFloat = 3
 	// ValueXOR: Gorilla XOR compression (xor.go).
 	ValueXOR = 4
+	// ValueSplitHuffman: split float with the sign+exponent field in a
+	// per-chunk Huffman code (splithuff.go).
+	ValueSplitHuffman = 5
 
-	maxValueEnc = ValueXOR
+	maxValueEnc = ValueSplitHuffman
 )
 
 // valuePlan holds the aggregates of a chunk's values and the chosen value
@@ -37,15 +40,19 @@ type valuePlan struct {
 
 	intPlan
 	splitPlan
+	huff huffPlan
 }
 
 // plan computes the aggregates of vs and chooses its encoding: the smallest,
 // or force if force >= 0 (for tests; it returns false if force does not apply
-// to vs). Each codec measures vs in a pass of its own: separate tight loops
-// run faster than one loop doing everything.
+// to vs). The sizes are exact. Each kind of statistic is measured in a pass
+// of its own: separate tight loops run faster than one loop doing
+// everything, which runs out of registers.
 func (p *valuePlan) plan(vs []float64, force int) bool {
 	*p = valuePlan{}
 	p.aggregate(vs)
+	var same bool
+	p.splitPlan, same = planSplit(vs)
 	n := len(vs)
 	// Candidates in order of preference on equal size, the faster to decode
 	// first.
@@ -55,8 +62,6 @@ func (p *valuePlan) plan(vs []float64, force int) bool {
 			p.enc, p.size = enc, size
 		}
 	}
-	var same bool
-	p.splitPlan, same = planSplit(vs)
 	if same {
 		choose(ValueConst, constLen)
 	}
@@ -68,7 +73,14 @@ func (p *valuePlan) plan(vs []float64, force int) bool {
 		}
 	}
 	choose(ValueSplitFloat, p.splitPlan.size(n))
-	// XOR is measured last, and only while it can still be smaller.
+	// Split-Huffman takes at least one bit a point more than the mantissas.
+	if huffLow := splitHuffHead + bitsToBytes(uint64(n)*uint64(1+mantBits-p.splitPlan.tz)); huffLow < p.size || force == ValueSplitHuffman {
+		var ok bool
+		if p.huff, ok = planHuffman(vs, &p.splitPlan); ok {
+			choose(ValueSplitHuffman, p.huff.size())
+		}
+	}
+	// XOR is measured last, and only as long as it can still be smaller.
 	limit := p.size - 1
 	if force == ValueXOR {
 		limit = math.MaxInt
@@ -79,49 +91,71 @@ func (p *valuePlan) plan(vs []float64, force int) bool {
 	return force < 0 || force == int(p.enc)
 }
 
-// aggregate computes the header aggregates of vs.
+// aggregate computes the header aggregates of vs. The loop has no branch
+// on the data: min and max compare order keys (see floatKey), and NaNs are
+// left out by selecting neutral operands.
 func (p *valuePlan) aggregate(vs []float64) {
+	minK, maxK := uint64(math.MaxUint64), uint64(0)
 	var sum float64
-	mn, mx, first, last := math.NaN(), math.NaN(), math.NaN(), math.NaN()
-	nans, firstI, lastI := 0, -1, -1
-	for i, v := range vs {
-		if v != v {
+	nans := 0
+	for _, v := range vs {
+		u := math.Float64bits(v)
+		lo, hi, add := floatKey(u), floatKey(u), u
+		if u&^(1<<63) > 0x7ff0000000000000 { // NaN
+			lo, hi, add = math.MaxUint64, 0, 0
 			nans++
-			continue
 		}
-		if firstI < 0 {
-			firstI, first, mn, mx = i, v, v, v
-		}
-		// math.Min / math.Max semantics for the non-NaN values: -0 < +0.
-		if v < mn || (v == mn && math.Signbit(v)) {
-			mn = v
-		}
-		if v > mx || (v == mx && !math.Signbit(v)) {
-			mx = v
-		}
-		sum += v
-		lastI = i
+		minK = min(minK, lo)
+		maxK = max(maxK, hi)
+		// Adding +0 for a NaN changes nothing: the sum starts at +0, and
+		// no sum of these terms is -0.
+		sum += math.Float64frombits(add)
 	}
-	if lastI >= 0 {
-		last = vs[lastI]
+	p.nans, p.sum = nans, sum
+	p.min, p.max, p.first, p.last = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	p.firstI, p.lastI = 0, 0
+	if nans < len(vs) {
+		p.min, p.max = floatFromKey(minK), floatFromKey(maxK)
+		i := 0
+		for math.IsNaN(vs[i]) {
+			i++
+		}
+		j := len(vs) - 1
+		for math.IsNaN(vs[j]) {
+			j--
+		}
+		p.firstI, p.first, p.lastI, p.last = i, vs[i], j, vs[j]
 	}
-	p.nans, p.min, p.max, p.sum, p.first, p.last = nans, mn, mx, sum, first, last
-	p.firstI, p.lastI = max(firstI, 0), max(lastI, 0)
 }
 
-// append writes the value section of vs.
-func (p *valuePlan) append(dst []byte, vs []float64) []byte {
+// floatKey maps the bits of a non-NaN float64 to a key whose unsigned order
+// is the float order, with -0 below +0 (math.Min's order): negative values
+// have all their bits flipped, the others their sign bit.
+func floatKey(u uint64) uint64 { return u ^ (uint64(int64(u)>>63) | 1<<63) }
+
+// floatFromKey inverts floatKey.
+func floatFromKey(k uint64) float64 {
+	return math.Float64frombits(k ^ (uint64(int64(^k)>>63) | 1<<63))
+}
+
+// append writes the value section of vs, and reports whether it is as long
+// as planned.
+func (p *valuePlan) append(dst []byte, vs []float64) ([]byte, bool) {
+	end := len(dst) + p.size
 	switch p.enc {
 	case ValueConst:
-		return appendConst(dst, vs)
+		dst = appendConst(dst, vs)
+		return dst, len(dst) == end
 	case ValueInt:
-		return p.intPlan.appendPacked(dst, vs)
+		return p.intPlan.appendPacked(dst, vs, end)
 	case ValueIntRadix:
-		return p.intPlan.appendRadix(dst, vs)
+		return p.intPlan.appendRadix(dst, vs, end)
 	case ValueSplitFloat:
-		return p.splitPlan.append(dst, vs)
+		return p.splitPlan.append(dst, vs, end)
+	case ValueSplitHuffman:
+		return p.huff.append(dst, vs, &p.splitPlan, end)
 	default:
-		return appendXOR(dst, vs)
+		return appendXOR(dst, vs, end)
 	}
 }
 
@@ -137,6 +171,7 @@ type valueDecoder struct {
 	intDecoder
 	xorWindow
 	splitDecoder
+	huffDecoder
 }
 
 // init checks the value section against the header and prepares decoding.
@@ -157,6 +192,8 @@ func (d *valueDecoder) init(h *Header, chunk []byte, start, end int) error {
 		ok = d.initSplit(chunk, start, end)
 	case ValueXOR:
 		ok = d.initXOR(chunk, start, end)
+	case ValueSplitHuffman:
+		ok = d.initSplitHuff(chunk, start, end)
 	}
 	if !ok {
 		return errValueSection
@@ -188,6 +225,8 @@ func (d *valueDecoder) decode(dst []float64) error {
 		if !d.decodeXOR(dst) {
 			return errXORWindow
 		}
+	case ValueSplitHuffman:
+		d.decodeSplitHuff(dst)
 	}
 	d.emitted += len(dst)
 	if d.emitted == d.count && d.enc != ValueConst && !d.br.exhausted() {

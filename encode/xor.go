@@ -31,42 +31,45 @@ type xorWindow struct {
 }
 
 // xorStep decides how x, the XOR of a value with the previous one, is coded
-// after the window (lz, sig) (sig == 0: none yet). It returns the window
-// after the code and the code's length in bits. The window changes exactly
-// when the code opens a new window: a new window equal to the old one would
-// have fitted. Written without branches on the data, for the encoder's exact
-// size pass.
-func xorStep(lz, sig int, x uint64) (int, int, int) {
+// after the window with lz leading and tz trailing zeros (lz = 64: no window
+// yet). It returns the window after the code and the code's length in bits.
+// The window changes exactly when the code opens a new window: a new window
+// equal to the old one would have fitted. Written without branches on the
+// data, and small enough to inline, for the encoder's exact size pass.
+func xorStep(lz, tz int, x uint64) (int, int, int) {
 	xlz := min(bits.LeadingZeros64(x), 31)
 	xtz := bits.TrailingZeros64(x)
-	xsig := 64 - xlz - xtz
-	n := 13 + xsig
-	// Reuse when there is a window, x fits in it, and reusing costs no more
-	// than opening (2+sig <= 13+xsig).
-	if (sig-1)|(xlz-lz)|(xtz-(64-lz-sig))|(xsig+11-sig) >= 0 {
-		n, xlz, xsig = 2+sig, lz, sig
+	n := 77 - xlz - xtz // a new window: 13 + its width
+	// Reuse when x fits in the window and reusing (2 + the window's width)
+	// costs no more than opening.
+	if (xlz-lz)|(xtz-tz)|(lz+tz+11-xlz-xtz) >= 0 {
+		n, xlz, xtz = 66-lz-tz, lz, tz
 	}
 	if x == 0 {
-		n, xlz, xsig = 1, lz, sig
+		n, xlz, xtz = 1, lz, tz
 	}
-	return xlz, xsig, n
+	return xlz, xtz, n
 }
 
 // xorSize returns the length of the XOR section of vs, or false if it
-// would be longer than limit (it stops measuring then).
+// would be longer than limit (it stops measuring once the bits so far plus
+// one a point to come exceed the limit).
 func xorSize(vs []float64, limit int) (int, bool) {
-	const block = 128
-	limitBits := (limit - 8) * 8
+	const block = 64
+	limitBits := math.MaxInt
+	if limit < math.MaxInt/8 {
+		limitBits = (limit - 8) * 8
+	}
 	prev := math.Float64bits(vs[0])
-	lz, sig, total := 0, 0, 0
+	lz, tz, total := 64, 0, 0
 	for start := 1; start < len(vs); start += block {
-		if total > limitBits {
+		if total+len(vs)-start > limitBits { // every point takes a bit or more
 			return 0, false
 		}
 		for _, v := range vs[start:min(start+block, len(vs))] {
 			u := math.Float64bits(v)
 			var n int
-			lz, sig, n = xorStep(lz, sig, u^prev)
+			lz, tz, n = xorStep(lz, tz, u^prev)
 			total += n
 			prev = u
 		}
@@ -75,29 +78,35 @@ func xorSize(vs []float64, limit int) (int, bool) {
 	return size, size <= limit
 }
 
-func appendXOR(dst []byte, vs []float64) []byte {
+// appendXOR writes the section of vs, which must end at end.
+func appendXOR(dst []byte, vs []float64, end int) ([]byte, bool) {
 	prev := math.Float64bits(vs[0])
 	dst = binary.LittleEndian.AppendUint64(dst, prev)
-	bw := bitWriter{b: dst}
-	lz, sig := 0, 0
+	dst, buf, ok := bitSection(dst, end)
+	if !ok {
+		return dst, false
+	}
+	var bw bitWriter
+	lz, tz := 64, 0
 	for _, v := range vs[1:] {
 		u := math.Float64bits(v)
 		x := u ^ prev
 		prev = u
-		nlz, nsig, _ := xorStep(lz, sig, x)
+		nlz, ntz, _ := xorStep(lz, tz, x)
+		sig := 64 - nlz - ntz
 		switch {
 		case x == 0:
-			bw = bw.write(0, 1)
+			bw = bw.write(buf, 0, 1)
 			continue
-		case nlz != lz || nsig != sig: // open a window
-			bw = bw.write(0b11|uint64(nlz)<<2|uint64(nsig-1)<<7, 13)
+		case nlz != lz || ntz != tz: // open a window
+			bw = bw.write(buf, 0b11|uint64(nlz)<<2|uint64(sig-1)<<7, 13)
 		default:
-			bw = bw.write(0b01, 2)
+			bw = bw.write(buf, 0b01, 2)
 		}
-		lz, sig = nlz, nsig
-		bw = bw.write(x>>(64-lz-sig), uint(sig))
+		lz, tz = nlz, ntz
+		bw = bw.writeWide(buf, x>>(ntz&63), uint(sig))
 	}
-	return bw.finish()
+	return dst, bw.finish(buf)
 }
 
 func (d *valueDecoder) initXOR(chunk []byte, start, end int) bool {
@@ -118,14 +127,14 @@ func (d *valueDecoder) decodeXOR(dst []float64) bool {
 		dst[0] = math.Float64frombits(cur)
 		dst = dst[1:]
 	}
-	br, lz, sig := d.br, d.lz, d.sig
+	b, pos, lz, sig := d.br.b, d.br.pos, d.lz, d.sig
 	for i := 0; i < len(dst); i++ {
-		x := br.peek() // at least 57 valid bits
+		x := peekAt(b, pos) // at least 57 bits of the stream
 		switch {
 		case x&1 == 0:
 			// A run of '0' codes: the value repeats.
 			run := min(bits.TrailingZeros64(x), 57, len(dst)-i)
-			br.pos += uint(run)
+			pos += uint(run)
 			v := math.Float64frombits(cur)
 			out := dst[i : i+run]
 			for j := range out {
@@ -137,10 +146,10 @@ func (d *valueDecoder) decodeXOR(dst []float64) bool {
 			var m uint64
 			if sig <= 55 {
 				m = x >> 2 & mask(sig)
-				br.pos += 2 + sig
+				pos += 2 + sig
 			} else {
-				br.pos += 2
-				m = br.readWide(sig)
+				m = readWideAt(b, pos+2, sig)
+				pos += 2 + sig
 			}
 			cur ^= m << (64 - lz - sig)
 		default:
@@ -152,15 +161,15 @@ func (d *valueDecoder) decodeXOR(dst []float64) bool {
 			var m uint64
 			if sig <= 44 {
 				m = x >> 13 & mask(sig)
-				br.pos += 13 + sig
+				pos += 13 + sig
 			} else {
-				br.pos += 13
-				m = br.readWide(sig)
+				m = readWideAt(b, pos+13, sig)
+				pos += 13 + sig
 			}
 			cur ^= m << (64 - lz - sig)
 		}
 		dst[i] = math.Float64frombits(cur)
 	}
-	d.cur, d.br, d.lz, d.sig = cur, br, lz, sig
+	d.cur, d.br.pos, d.lz, d.sig = cur, pos, lz, sig
 	return true
 }
