@@ -47,6 +47,7 @@ type Header struct {
 
 	TimeEnc, ValueEnc uint8 // the encodings chosen: Time* and Value* constants
 	Size              int   // total encoded length of the chunk in bytes
+	HeaderSize        int   // length of the header, its CRC included: b[:HeaderSize] decodes with DecodeHeader
 }
 
 // Header layout sizes. Part of the format: do not change.
@@ -321,6 +322,7 @@ func (c *chunkLayout) parse(b []byte) error {
 		h.LastT = int64(uint64(minT) + lastOff)
 	}
 	h.Size = r.off + crcLen + int(payloadLen) + crcLen
+	h.HeaderSize = r.off + crcLen
 	c.h = h
 	c.hdrEnd = r.off
 	c.payloadLen = int(payloadLen)

@@ -1284,3 +1284,27 @@ func TestXORSizeLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderSizeSplit(t *testing.T) {
+	ts := []int64{1, 5, 9, 20}
+	vs := []float64{1.5, 2, math.NaN(), -3}
+	b, err := AppendChunk(nil, ts, vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := DecodeHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := DecodeHeader(b[:h.HeaderSize])
+	if err != nil || h2 != h {
+		t.Fatalf("header alone: %+v %v", h2, err)
+	}
+	if _, err := DecodeHeader(b[:h.HeaderSize-1]); err == nil {
+		t.Fatal("a cut header decoded")
+	}
+	joined := append(append([]byte(nil), b[:h.HeaderSize]...), b[h.HeaderSize:]...)
+	if _, gt, _, err := DecodeAll(joined, nil, nil); err != nil || len(gt) != 4 {
+		t.Fatal(err)
+	}
+}

@@ -102,7 +102,7 @@ func (db *DB) checkpoint() error {
 	var written int64
 	for _, w := range work {
 		for _, c := range w.sealed {
-			if err := b.Set(appendChunkKey(kbuf[:0], w.s.id, c.minT, c.seq), c.data, nil); err != nil {
+			if err := putChunk(b, &kbuf, w.s.id, c); err != nil {
 				return err
 			}
 			written += int64(len(c.data))
@@ -113,7 +113,7 @@ func (db *DB) checkpoint() error {
 				return fmt.Errorf("encode open chunk of %s: %w", w.s, err)
 			}
 			db.pendingBytes.Add(-int64(len(mc.data)))
-			if err := b.Set(appendChunkKey(kbuf[:0], w.s.id, mc.minT, mc.seq), mc.data, nil); err != nil {
+			if err := putChunk(b, &kbuf, w.s.id, mc); err != nil {
 				return err
 			}
 		}
@@ -148,4 +148,17 @@ func (db *DB) checkpoint() error {
 	}
 	db.stats.checkpoints.Add(1)
 	return nil
+}
+
+// putChunk writes a chunk as two entries: its header under prefixChunkHdr
+// (what scalar queries read) and the rest under prefixChunk (read only when
+// the points are needed).
+func putChunk(b *pebble.Batch, kbuf *[]byte, id uint64, c *memChunk) error {
+	hs := c.hdr.HeaderSize
+	*kbuf = appendChunkKey((*kbuf)[:0], prefixChunkHdr, id, c.minT, c.seq)
+	if err := b.Set(*kbuf, c.data[:hs], nil); err != nil {
+		return err
+	}
+	*kbuf = appendChunkKey((*kbuf)[:0], prefixChunk, id, c.minT, c.seq)
+	return b.Set(*kbuf, c.data[hs:], nil)
 }

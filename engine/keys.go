@@ -12,7 +12,8 @@ const (
 	prefixSeriesKey byte = 0x02 // 0x02 | series key                   -> series id (8 bytes BE)
 	prefixSeriesID  byte = 0x03 // 0x03 | id (8 BE)                    -> series key
 	prefixPostings  byte = 0x04 // 0x04 | label name | 0xFF | value    -> roaring bitmap (portable format)
-	prefixChunk     byte = 0x05 // 0x05 | id (8 BE) | minT (8, BE, sign bit flipped) | seq (8 BE) -> chunk
+	prefixChunk     byte = 0x05 // 0x05 | id (8 BE) | minT (8, BE, sign bit flipped) | seq (8 BE) -> chunk payload
+	prefixChunkHdr  byte = 0x06 // 0x06 | id | minT | seq (as 0x05)                  -> chunk header
 )
 
 // Meta keys. Part of the format: do not change.
@@ -33,15 +34,17 @@ const maxChunkSpan = int64(6 * 3600 * 1e9)
 
 const chunkKeyLen = 1 + 8 + 8 + 8
 
-func appendChunkKey(dst []byte, id uint64, minT int64, seq uint64) []byte {
-	dst = append(dst, prefixChunk)
+// appendChunkKey appends the key of a chunk's payload (prefixChunk) or
+// header (prefixChunkHdr).
+func appendChunkKey(dst []byte, prefix byte, id uint64, minT int64, seq uint64) []byte {
+	dst = append(dst, prefix)
 	dst = binary.BigEndian.AppendUint64(dst, id)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(minT)^(1<<63))
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
 func parseChunkKey(k []byte) (id uint64, minT int64, seq uint64, ok bool) {
-	if len(k) != chunkKeyLen || k[0] != prefixChunk {
+	if len(k) != chunkKeyLen || (k[0] != prefixChunk && k[0] != prefixChunkHdr) {
 		return 0, 0, 0, false
 	}
 	id = binary.BigEndian.Uint64(k[1:])
@@ -50,23 +53,24 @@ func parseChunkKey(k []byte) (id uint64, minT int64, seq uint64, ok bool) {
 	return id, minT, seq, true
 }
 
-// chunkSeekStart is the first key that may hold a chunk of id with points at
-// or after t.
+// chunkSeekStart is the first header key that may hold a chunk of id with
+// points at or after t.
 func chunkSeekStart(dst []byte, id uint64, t int64) []byte {
 	start := int64(math.MinInt64)
 	if t > math.MinInt64+maxChunkSpan {
 		start = t - maxChunkSpan
 	}
-	return appendChunkKey(dst, id, start, 0)
+	return appendChunkKey(dst, prefixChunkHdr, id, start, 0)
 }
 
-// chunkSeriesEnd is the first key after every chunk of id whose MinT <= t.
+// chunkSeriesEnd is the first header key after every chunk of id whose
+// MinT <= t.
 func chunkSeriesEnd(dst []byte, id uint64, t int64) []byte {
 	if t == math.MaxInt64 {
-		dst = append(dst, prefixChunk)
+		dst = append(dst, prefixChunkHdr)
 		return binary.BigEndian.AppendUint64(dst, id+1)
 	}
-	return appendChunkKey(dst, id, t+1, 0)
+	return appendChunkKey(dst, prefixChunkHdr, id, t+1, 0)
 }
 
 func appendSeriesIDKey(dst []byte, id uint64) []byte {

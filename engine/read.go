@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 
@@ -81,14 +82,15 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFu
 		}
 	})
 	iter, err := db.pdb.NewIter(&pebble.IterOptions{
-		LowerBound: appendChunkKey(nil, sels[0].id, math.MinInt64, 0),
+		LowerBound: appendChunkKey(nil, prefixChunkHdr, sels[0].id, math.MinInt64, 0),
 		UpperBound: chunkSeriesEnd(nil, sels[len(sels)-1].id, math.MaxInt64),
 	})
 	if err != nil {
 		return fmt.Errorf("engine: select: %w", err)
 	}
 	defer iter.Close()
-	ci := &chunkIter{iter: iter, mint: mint, maxt: maxt}
+	ci := &chunkIter{db: db, iter: iter, mint: mint, maxt: maxt}
+	defer ci.close()
 	for i := range sels {
 		sl := &sels[i]
 		if sl.s == nil {
@@ -105,16 +107,23 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFu
 }
 
 // chunkIter yields the chunks of one series: first those in pebble (in key
-// order, skipping any with a fresher copy in memory), then the head's.
+// order, skipping any with a fresher copy in memory), then the head's. It
+// reads chunk headers only; Data fetches a chunk's payload when the points
+// are needed.
 type chunkIter struct {
-	iter       *pebble.Iterator
+	db         *DB
+	iter       *pebble.Iterator // over chunk headers
+	piter      *pebble.Iterator // over chunk payloads, opened on first use
 	mint, maxt int64
 	id         uint64
 	head       *headSnapshot
 	end        []byte
 	start      []byte
+	pkey       []byte
+	scratch    []byte
 	phase      int // 0 = not started, 1 = pebble, 2 = sealed, 3 = cur, 4 = ooo, 5 = done
 	idx        int
+	mem        *memChunk // the current chunk, when from memory
 	cur        query.Chunk
 	err        error
 }
@@ -123,11 +132,51 @@ func (c *chunkIter) reset(id uint64, h *headSnapshot) {
 	c.id, c.head = id, h
 	c.start = chunkSeekStart(c.start[:0], id, c.mint)
 	c.end = chunkSeriesEnd(c.end[:0], id, c.maxt)
-	c.phase, c.idx, c.err = 0, 0, nil
+	c.phase, c.idx, c.err, c.mem = 0, 0, nil, nil
+}
+
+func (c *chunkIter) close() {
+	if c.piter != nil {
+		c.piter.Close()
+	}
 }
 
 func (c *chunkIter) At() *query.Chunk { return &c.cur }
 func (c *chunkIter) Err() error       { return c.err }
+
+// Data returns the encoded bytes of the current chunk.
+func (c *chunkIter) Data() ([]byte, error) {
+	if !c.cur.Encoded {
+		return nil, fmt.Errorf("engine: chunk of series %d is not encoded", c.id)
+	}
+	if c.mem != nil {
+		return c.mem.data, nil
+	}
+	if c.piter == nil {
+		it, err := c.db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}})
+		if err != nil {
+			return nil, fmt.Errorf("engine: read chunk of series %d: %w", c.id, err)
+		}
+		c.piter = it
+	}
+	c.pkey = appendChunkKey(c.pkey[:0], prefixChunk, c.id, c.cur.MinT, c.cur.Seq)
+	if !c.piter.SeekGE(c.pkey) || !bytes.Equal(c.piter.Key(), c.pkey) {
+		if err := c.piter.Error(); err != nil {
+			return nil, fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, c.cur.MinT, err)
+		}
+		return nil, fmt.Errorf("engine: chunk of series %d at %d (seq %d) has a header but no payload", c.id, c.cur.MinT, c.cur.Seq)
+	}
+	p, err := c.piter.ValueAndErr()
+	if err != nil {
+		return nil, fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, c.cur.MinT, err)
+	}
+	h, err := c.iter.ValueAndErr()
+	if err != nil {
+		return nil, fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, c.cur.MinT, err)
+	}
+	c.scratch = append(append(c.scratch[:0], h...), p...)
+	return c.scratch, nil
+}
 
 func (c *chunkIter) Next() bool {
 	if c.err != nil {
@@ -169,10 +218,15 @@ func (c *chunkIter) Next() bool {
 				c.err = fmt.Errorf("engine: chunk of series %d at %d (seq %d): %w", c.id, minT, seq, err)
 				return false
 			}
+			if h.MinT != minT {
+				c.err = fmt.Errorf("engine: chunk header of series %d at %d (seq %d) says it starts at %d: %w", c.id, minT, seq, h.MinT, encode.ErrCorrupt)
+				return false
+			}
 			if h.MaxT < c.mint {
 				continue
 			}
-			c.cur = query.Chunk{Seq: seq, MinT: h.MinT, MaxT: h.MaxT, Data: v, Header: h}
+			c.mem = nil
+			c.cur = query.Chunk{Seq: seq, MinT: h.MinT, MaxT: h.MaxT, Encoded: true, Header: h}
 			return true
 		case 2:
 			if c.idx < len(c.head.sealed) {
@@ -181,19 +235,22 @@ func (c *chunkIter) Next() bool {
 				if m.maxT < c.mint || m.minT > c.maxt {
 					continue
 				}
-				c.cur = query.Chunk{Seq: m.seq, MinT: m.minT, MaxT: m.maxT, Data: m.data, Header: m.hdr}
+				c.mem = m
+				c.cur = query.Chunk{Seq: m.seq, MinT: m.minT, MaxT: m.maxT, Encoded: true, Header: m.hdr}
 				return true
 			}
 			c.phase = 3
 		case 3:
 			c.phase = 4
 			if ts := c.head.curTS; len(ts) > 0 {
+				c.mem = nil
 				c.cur = query.Chunk{Seq: c.head.curSeq, MinT: ts[0], MaxT: ts[len(ts)-1], TS: ts, VS: c.head.curVS}
 				return true
 			}
 		case 4:
 			c.phase = 5
 			if ts := c.head.oooTS; len(ts) > 0 {
+				c.mem = nil
 				c.cur = query.Chunk{Seq: math.MaxUint64, MinT: ts[0], MaxT: ts[len(ts)-1], TS: ts, VS: c.head.oooVS}
 				return true
 			}

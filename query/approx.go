@@ -40,8 +40,8 @@ func (q *Query) ApproxPercentiles(relErr float64, ps ...float64) (Approx, error)
 	}
 	var negInf, posInf, finite uint64
 	var d decoder
-	err = q.scan(func(c *Chunk, _ bool) error {
-		_, vs, err := d.points(c, q.mint, q.maxt)
+	err = q.scan(func(it ChunkIterator, c *Chunk, _ bool) error {
+		_, vs, err := d.points(it, c, q.mint, q.maxt)
 		if err != nil {
 			return err
 		}

@@ -294,7 +294,7 @@ func (e *evaluator) run() ([]Row, error) {
 			if c.MaxT < q.mint || c.MinT > q.maxt {
 				continue
 			}
-			if err := e.chunk(g, c); err != nil {
+			if err := e.chunk(g, it, c); err != nil {
 				return err
 			}
 		}
@@ -313,12 +313,12 @@ func (e *evaluator) run() ([]Row, error) {
 }
 
 // chunk folds one chunk into its group.
-func (e *evaluator) chunk(g *group, c *Chunk) error {
+func (e *evaluator) chunk(g *group, it ChunkIterator, c *Chunk) error {
 	q := e.q
 	full := c.MinT >= q.mint && c.MaxT <= q.maxt
 	// Header fast path: the chunk lies inside the range and inside one
 	// window, and only header aggregates are asked for.
-	if full && c.Data != nil && !e.needPts && !e.needSeq && e.q.windowOf(c.MinT) == e.q.windowOf(c.MaxT) {
+	if full && c.Encoded && !e.needPts && !e.needSeq && e.q.windowOf(c.MinT) == e.q.windowOf(c.MaxT) {
 		h := &c.Header
 		if h.Count > h.NaNs {
 			g.minT = min(g.minT, h.MinT)
@@ -340,7 +340,7 @@ func (e *evaluator) chunk(g *group, c *Chunk) error {
 			}
 		}
 	}
-	ts, vs, err := e.d.points(c, q.mint, q.maxt)
+	ts, vs, err := e.d.points(it, c, q.mint, q.maxt)
 	if err != nil {
 		return err
 	}

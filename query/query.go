@@ -143,7 +143,7 @@ func (q *Query) nowOrDefault() time.Time {
 func (q *Query) empty() bool { return q.mint > q.maxt }
 
 // scan runs fn on every chunk of every selected series.
-func (q *Query) scan(fn func(c *Chunk, full bool) error) error {
+func (q *Query) scan(fn func(it ChunkIterator, c *Chunk, full bool) error) error {
 	if q.err != nil {
 		return q.err
 	}
@@ -156,7 +156,7 @@ func (q *Query) scan(fn func(c *Chunk, full bool) error) error {
 			if c.MaxT < q.mint || c.MinT > q.maxt {
 				continue
 			}
-			if err := fn(c, c.MinT >= q.mint && c.MaxT <= q.maxt); err != nil {
+			if err := fn(it, c, c.MinT >= q.mint && c.MaxT <= q.maxt); err != nil {
 				return err
 			}
 		}
@@ -166,11 +166,14 @@ func (q *Query) scan(fn func(c *Chunk, full bool) error) error {
 
 // points gives the points of c inside the range, decoding into the
 // scratch buffers of d.
-func (d *decoder) points(c *Chunk, mint, maxt int64) ([]int64, []float64, error) {
+func (d *decoder) points(it ChunkIterator, c *Chunk, mint, maxt int64) ([]int64, []float64, error) {
 	ts, vs := c.TS, c.VS
-	if c.Data != nil {
-		var err error
-		_, d.ts, d.vs, err = encode.DecodeAll(c.Data, d.ts[:0], d.vs[:0])
+	if c.Encoded {
+		data, err := it.Data()
+		if err != nil {
+			return nil, nil, err
+		}
+		_, d.ts, d.vs, err = encode.DecodeAll(data, d.ts[:0], d.vs[:0])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -316,12 +319,12 @@ func (q *Query) Scalars(aggs ...Agg) ([]float64, error) {
 
 func (q *Query) scalars(st *scalarState) error {
 	var d decoder
-	return q.scan(func(c *Chunk, full bool) error {
-		if full && c.Data != nil {
+	return q.scan(func(it ChunkIterator, c *Chunk, full bool) error {
+		if full && c.Encoded {
 			st.addHeader(c.Header, c.Seq)
 			return nil
 		}
-		ts, vs, err := d.points(c, q.mint, q.maxt)
+		ts, vs, err := d.points(it, c, q.mint, q.maxt)
 		if err != nil {
 			return err
 		}
@@ -346,8 +349,8 @@ func (q *Query) Buckets(bounds []float64, cumulative bool) ([]uint64, error) {
 	}
 	counts := make([]uint64, len(bounds)+1)
 	var d decoder
-	err := q.scan(func(c *Chunk, full bool) error {
-		if full && c.Data != nil {
+	err := q.scan(func(it ChunkIterator, c *Chunk, full bool) error {
+		if full && c.Encoded {
 			h := &c.Header
 			n := h.Count - h.NaNs
 			if n == 0 {
@@ -359,7 +362,7 @@ func (q *Query) Buckets(bounds []float64, cumulative bool) ([]uint64, error) {
 				return nil
 			}
 		}
-		_, vs, err := d.points(c, q.mint, q.maxt)
+		_, vs, err := d.points(it, c, q.mint, q.maxt)
 		if err != nil {
 			return err
 		}
@@ -406,8 +409,8 @@ func (q *Query) Percentiles(ps ...float64) ([]float64, error) {
 	}
 	var vals []float64
 	var d decoder
-	err := q.scan(func(c *Chunk, _ bool) error {
-		_, vs, err := d.points(c, q.mint, q.maxt)
+	err := q.scan(func(it ChunkIterator, c *Chunk, _ bool) error {
+		_, vs, err := d.points(it, c, q.mint, q.maxt)
 		if err != nil {
 			return err
 		}
@@ -486,8 +489,8 @@ func (q *Query) points(wantT, wantV bool) ([]int64, []float64, error) {
 	var vs []float64
 	var d decoder
 	sorted := true
-	err := q.scan(func(c *Chunk, _ bool) error {
-		t, v, err := d.points(c, q.mint, q.maxt)
+	err := q.scan(func(it ChunkIterator, c *Chunk, _ bool) error {
+		t, v, err := d.points(it, c, q.mint, q.maxt)
 		if err != nil {
 			return err
 		}

@@ -6,18 +6,20 @@ import (
 )
 
 // Chunk is one run of points of one series, sorted by timestamp. It is
-// either an encoded chunk (Data, in the format of package encode) or raw
-// points (TS and VS, when Data is nil). Chunks of one series may overlap in
-// time (late and out-of-order points); Seq orders them by creation.
+// either an encoded chunk (Encoded: Header describes it, and the iterator's
+// Data method loads its bytes, in the format of package encode, only when
+// the points are needed) or raw points (TS and VS). Chunks of one series may
+// overlap in time (late and out-of-order points); Seq orders them by
+// creation.
 //
 // The memory of a Chunk belongs to the Source and is valid only until the
 // ChunkIterator moves on; it must not be modified.
 type Chunk struct {
 	Seq        uint64
 	MinT, MaxT int64
-	Data       []byte
-	Header     encode.Header // the decoded header of Data (when Data != nil)
-	TS         []int64
+	Encoded    bool
+	Header     encode.Header // when Encoded
+	TS         []int64       // when not Encoded
 	VS         []float64
 }
 
@@ -26,6 +28,9 @@ type Chunk struct {
 type ChunkIterator interface {
 	Next() bool
 	At() *Chunk
+	// Data returns the encoded bytes of the current chunk (when
+	// Encoded), valid until Next.
+	Data() ([]byte, error)
 	Err() error
 }
 
