@@ -14,7 +14,7 @@ import (
 )
 
 // Select implements query.Source.
-func (db *DB) Select(name string, ms []query.Matcher, mint, maxt int64, fn query.SeriesFunc) error {
+func (db *DB) Select(name string, ms []query.Matcher, mint, maxt int64, hints query.Hints, fn query.SeriesFunc) error {
 	db.readMu.RLock()
 	defer db.readMu.RUnlock()
 	if db.closed.Load() {
@@ -32,7 +32,7 @@ func (db *DB) Select(name string, ms []query.Matcher, mint, maxt int64, fn query
 	if err != nil {
 		return fmt.Errorf("engine: select: %w", err)
 	}
-	return db.selectIDs(ids, mint, maxt, fn)
+	return db.selectIDs(ids, mint, maxt, hints, fn)
 }
 
 // seriesSource is a query.Source over one series.
@@ -41,17 +41,17 @@ type seriesSource struct {
 	id uint64
 }
 
-func (s seriesSource) Select(_ string, _ []query.Matcher, mint, maxt int64, fn query.SeriesFunc) error {
+func (s seriesSource) Select(_ string, _ []query.Matcher, mint, maxt int64, hints query.Hints, fn query.SeriesFunc) error {
 	s.db.readMu.RLock()
 	defer s.db.readMu.RUnlock()
 	if s.db.closed.Load() {
 		return ErrClosed
 	}
-	return s.db.selectIDs(roaring.BitmapOf(uint32(s.id)), mint, maxt, fn)
+	return s.db.selectIDs(roaring.BitmapOf(uint32(s.id)), mint, maxt, hints, fn)
 }
 
 // selectIDs is Select over a set of series ids; readMu is held.
-func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFunc) error {
+func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, hints query.Hints, fn query.SeriesFunc) error {
 	if ids.IsEmpty() {
 		return nil
 	}
@@ -93,7 +93,7 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, fn query.SeriesFu
 	defer ci.close()
 	for i := range sels {
 		sl := &sels[i]
-		if sl.s == nil {
+		if sl.s == nil && hints.Labels {
 			if sl.name, sl.labels, err = db.labelsOf(sl.id); err != nil {
 				return fmt.Errorf("engine: select: %w", err)
 			}

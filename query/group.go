@@ -286,7 +286,8 @@ func (e *evaluator) run() ([]Row, error) {
 	if q.empty() {
 		return []Row{}, nil
 	}
-	err := q.src.Select(q.name, q.ms, q.mint, q.maxt, func(_ uint64, name string, labels []index.Label, it ChunkIterator) error {
+	hints := Hints{Labels: q.bySeries || len(q.groupBy) > 0}
+	err := q.src.Select(q.name, q.ms, q.mint, q.maxt, hints, func(_ uint64, name string, labels []index.Label, it ChunkIterator) error {
 		g := e.groupFor(name, labels)
 		e.sts, e.svs = e.sts[:0], e.svs[:0]
 		for it.Next() {
@@ -439,12 +440,7 @@ func (e *evaluator) rows() []Row {
 				}
 				r.Values[i] = out
 			case evalPercentiles:
-				slices.Sort(w.vals)
-				out := make([]float64, len(e.ps))
-				for j, p := range e.ps {
-					out[j] = PercentileSorted(w.vals, p)
-				}
-				r.Values[i] = out
+				r.Values[i] = percentilesOf(w.vals, e.ps)
 			case evalBuckets:
 				out := make([]float64, len(w.buckets))
 				var acc uint64

@@ -150,7 +150,7 @@ func (q *Query) scan(fn func(it ChunkIterator, c *Chunk, full bool) error) error
 	if q.empty() {
 		return nil
 	}
-	return q.src.Select(q.name, q.ms, q.mint, q.maxt, func(_ uint64, _ string, _ []index.Label, it ChunkIterator) error {
+	return q.src.Select(q.name, q.ms, q.mint, q.maxt, Hints{}, func(_ uint64, _ string, _ []index.Label, it ChunkIterator) error {
 		for it.Next() {
 			c := it.At()
 			if c.MaxT < q.mint || c.MinT > q.maxt {
@@ -424,12 +424,7 @@ func (q *Query) Percentiles(ps ...float64) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices.Sort(vals)
-	out := make([]float64, len(ps))
-	for i, p := range ps {
-		out[i] = PercentileSorted(vals, p)
-	}
-	return out, nil
+	return percentilesOf(vals, ps), nil
 }
 
 // PercentileSorted is numpy's percentile(a, p, method="linear") for sorted

@@ -38,11 +38,18 @@ type ChunkIterator interface {
 // is valid during the call only.
 type SeriesFunc func(id uint64, name string, labels []index.Label, chunks ChunkIterator) error
 
+// Hints tell a Source what a query needs.
+type Hints struct {
+	// Labels: fn needs each series' name and labels. Without it the
+	// Source may pass an empty name and nil labels (and skip loading them).
+	Labels bool
+}
+
 // Source is the storage a query runs on: the engine implements it.
 type Source interface {
 	// Select calls fn for every series named name (every series if name is
 	// empty) that satisfies every matcher, in id order, with the chunks
 	// that may hold points in [mint, maxt] (inclusive). A query sees every
 	// point acknowledged before Select was called.
-	Select(name string, ms []Matcher, mint, maxt int64, fn SeriesFunc) error
+	Select(name string, ms []Matcher, mint, maxt int64, hints Hints, fn SeriesFunc) error
 }
