@@ -12,7 +12,7 @@ import (
 // ckptWork is what one checkpoint writes for one series.
 type ckptWork struct {
 	s      *Series
-	sealed []*memChunk
+	sealed []memChunk // copies, taken under the log's lock
 	curSeq uint64
 	curTS  []int64
 	curVS  []float64
@@ -58,7 +58,13 @@ func (db *DB) checkpoint() error {
 				snapErr = err
 			}
 			h := &s.head
-			w := ckptWork{s: s, sealed: h.sealed[:len(h.sealed):len(h.sealed)]}
+			w := ckptWork{s: s}
+			if len(h.sealed) > 0 {
+				w.sealed = make([]memChunk, len(h.sealed))
+				for i, m := range h.sealed {
+					w.sealed[i] = *m
+				}
+			}
 			if n := len(h.cur.ts); n > h.curPersisted {
 				w.curSeq, w.curTS, w.curVS = h.cur.seq, h.cur.ts[:n:n], h.cur.vs[:n:n]
 				h.curPersisted = n
@@ -99,20 +105,25 @@ func (db *DB) checkpoint() error {
 			return err
 		}
 	}
-	var written int64
 	for _, w := range work {
-		for _, c := range w.sealed {
+		for i := range w.sealed {
+			c := &w.sealed[i]
+			if c.data == nil { // not encoded yet: do it here
+				mc, err := db.encodeChunk(c.seq, c.ts, c.vs)
+				if err != nil {
+					return fmt.Errorf("encode chunk of %s: %w", w.s, err)
+				}
+				c = mc
+			}
 			if err := putChunk(b, &kbuf, w.s.id, c); err != nil {
 				return err
 			}
-			written += int64(len(c.data))
 		}
 		if len(w.curTS) > 0 {
 			mc, err := db.encodeChunk(w.curSeq, w.curTS, w.curVS)
 			if err != nil {
 				return fmt.Errorf("encode open chunk of %s: %w", w.s, err)
 			}
-			db.pendingBytes.Add(-int64(len(mc.data)))
 			if err := putChunk(b, &kbuf, w.s.id, mc); err != nil {
 				return err
 			}
@@ -142,7 +153,6 @@ func (db *DB) checkpoint() error {
 			}
 		}
 	})
-	db.pendingBytes.Add(-written)
 	if err := db.log.RemoveBefore(seg); err != nil {
 		return fmt.Errorf("remove old log segments: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/eventmetrics/eventmetrics/encode"
 	"github.com/eventmetrics/eventmetrics/index"
 	"github.com/eventmetrics/eventmetrics/query"
 	"github.com/eventmetrics/eventmetrics/wal"
@@ -71,18 +72,20 @@ type DB struct {
 	nextID   uint64             // guarded by seriesMu (and stable under mu held exclusively)
 
 	// Guarded by the log's lock (see Series.head).
-	dirty        []*Series // series with data not yet in pebble
-	newSeries    []*Series // series not yet in pebble
-	loggedNextID uint64    // next series id, as of the log
-	logSince     int64     // bytes logged since the last checkpoint
-	ckptAsked    bool      // a checkpoint was requested since the last one
+	dirty        []*Series   // series with data not yet in pebble
+	newSeries    []*Series   // series not yet in pebble
+	loggedNextID uint64      // next series id, as of the log
+	logSince     int64       // bytes logged since the last checkpoint
+	ckptAsked    bool        // a checkpoint was requested since the last one
+	toEncode     []*memChunk // sealed raw chunks waiting for the encoder
+	rawPoints    int         // points in raw sealed chunks
 
-	nextSeq      atomic.Uint64
-	pendingBytes atomic.Int64 // encoded bytes of sealed chunks not yet in pebble
-	closed       atomic.Bool
-	failed       atomic.Pointer[error]
+	nextSeq atomic.Uint64
+	closed  atomic.Bool
+	failed  atomic.Pointer[error]
 
 	ckptReq  chan struct{}
+	encReq   chan struct{}
 	stop     chan struct{}
 	bgDone   sync.WaitGroup
 	replayed wal.ReplayStats
@@ -118,14 +121,16 @@ func Open(dir string, opts *Options) (*DB, error) {
 		byKey:    make(map[string]*Series),
 		byID:     make(map[uint64]*Series),
 		ckptReq:  make(chan struct{}, 1),
+		encReq:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
 	if err := db.open(); err != nil {
 		db.closeFiles()
 		return nil, err
 	}
-	db.bgDone.Add(1)
+	db.bgDone.Add(2)
 	go db.background()
+	go db.encoder()
 	return db, nil
 }
 
@@ -338,6 +343,55 @@ func (db *DB) getValue(key []byte) ([]byte, error) {
 	out := append([]byte(nil), v...)
 	closer.Close()
 	return out, nil
+}
+
+// encoder encodes sealed chunks outside the log's lock, so that writers
+// (which seal chunks while holding it) do not pay for the encoding, and
+// the work runs on another core.
+func (db *DB) encoder() {
+	defer db.bgDone.Done()
+	var batch []*memChunk
+	type done struct {
+		m    *memChunk
+		data []byte
+		hdr  encode.Header
+	}
+	var out []done
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.encReq:
+		}
+		for {
+			db.log.Do(func() {
+				batch = append(batch[:0], db.toEncode...)
+				clear(db.toEncode)
+				db.toEncode = db.toEncode[:0]
+			})
+			if len(batch) == 0 {
+				break
+			}
+			for i := 0; i < len(batch); i += 64 {
+				out = out[:0]
+				for _, m := range batch[i:min(i+64, len(batch))] {
+					mc, err := db.encodeChunk(m.seq, m.ts, m.vs)
+					if err != nil {
+						db.fail(fmt.Errorf("encode chunk: %w", err))
+						return
+					}
+					out = append(out, done{m, mc.data, mc.hdr})
+				}
+				db.log.Do(func() {
+					for _, d := range out {
+						db.rawPoints -= len(d.m.ts)
+						d.m.data, d.m.hdr, d.m.ts, d.m.vs = d.data, d.hdr, nil, nil
+					}
+				})
+			}
+			clear(batch)
+		}
+	}
 }
 
 // background runs checkpoints on request and on a timer.

@@ -230,10 +230,15 @@ func (c *chunkIter) Next() bool {
 			return true
 		case 2:
 			if c.idx < len(c.head.sealed) {
-				m := c.head.sealed[c.idx]
+				m := &c.head.sealed[c.idx]
 				c.idx++
 				if m.maxT < c.mint || m.minT > c.maxt {
 					continue
+				}
+				if m.data == nil { // raw, not encoded yet
+					c.mem = nil
+					c.cur = query.Chunk{Seq: m.seq, MinT: m.minT, MaxT: m.maxT, TS: m.ts, VS: m.vs}
+					return true
 				}
 				c.mem = m
 				c.cur = query.Chunk{Seq: m.seq, MinT: m.minT, MaxT: m.maxT, Encoded: true, Header: m.hdr}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 
@@ -53,12 +52,17 @@ type pointBuf struct {
 	vs  []float64
 }
 
-// memChunk is an encoded chunk held in memory until a checkpoint writes it.
+// memChunk is a sealed chunk held in memory until a checkpoint writes it.
+// It is born raw (ts, vs) and encoded soon after by the encoder goroutine,
+// outside the log's lock; its fields change only under the log's lock, and
+// readers copy it by value.
 type memChunk struct {
 	seq        uint64
 	minT, maxT int64
-	data       []byte
-	hdr        encode.Header
+	data       []byte        // encoded, or nil while raw
+	hdr        encode.Header // when data != nil
+	ts         []int64       // raw points, until encoded
+	vs         []float64
 }
 
 // ID returns the series id.
@@ -124,11 +128,7 @@ func (s *Series) sealCur() error {
 	if len(c.ts) == 0 {
 		return nil
 	}
-	mc, err := s.db.encodeChunk(c.seq, c.ts, c.vs)
-	if err != nil {
-		return fmt.Errorf("seal chunk of %s: %w", s, err)
-	}
-	s.head.sealed = append(s.head.sealed, mc)
+	s.db.sealRaw(s, c.seq, c.ts, c.vs)
 	s.head.filled = s.head.filled || len(c.ts) >= s.db.opts.ChunkPoints
 	*c = pointBuf{}
 	s.head.curPersisted = 0
@@ -149,11 +149,7 @@ func (s *Series) sealOOO() error {
 		for n < len(ts) && n < s.db.opts.ChunkPoints && uint64(ts[n]-ts[0]) <= uint64(maxChunkSpan) {
 			n++
 		}
-		mc, err := s.db.encodeChunk(s.db.nextSeq.Add(1)-1, ts[:n], vs[:n])
-		if err != nil {
-			return fmt.Errorf("seal out-of-order chunk of %s: %w", s, err)
-		}
-		s.head.sealed = append(s.head.sealed, mc)
+		s.db.sealRaw(s, s.db.nextSeq.Add(1)-1, ts[:n:n], vs[:n:n])
 		ts, vs = ts[n:], vs[n:]
 	}
 	return nil
@@ -182,6 +178,22 @@ func sortedCopy(ts []int64, vs []float64) ([]int64, []float64) {
 	return nt, nv
 }
 
+// sealRaw queues a full chunk of raw points of s for encoding. The log's
+// lock is held.
+func (db *DB) sealRaw(s *Series, seq uint64, ts []int64, vs []float64) {
+	m := &memChunk{seq: seq, minT: ts[0], maxT: ts[len(ts)-1], ts: ts, vs: vs}
+	s.head.sealed = append(s.head.sealed, m)
+	db.toEncode = append(db.toEncode, m)
+	db.rawPoints += len(ts)
+	if len(db.toEncode) == 1 {
+		select {
+		case db.encReq <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// encodeChunk encodes points into a memChunk.
 func (db *DB) encodeChunk(seq uint64, ts []int64, vs []float64) (*memChunk, error) {
 	data, err := encode.AppendChunk(make([]byte, 0, 64+len(ts)*9), ts, vs)
 	if err != nil {
@@ -191,14 +203,13 @@ func (db *DB) encodeChunk(seq uint64, ts []int64, vs []float64) (*memChunk, erro
 	if err != nil {
 		return nil, err
 	}
-	db.pendingBytes.Add(int64(len(data)))
 	return &memChunk{seq: seq, minT: ts[0], maxT: ts[len(ts)-1], data: data, hdr: hdr}, nil
 }
 
 // headSnapshot is a reader's consistent view of a series' head. It shares
 // the head's immutable arrays.
 type headSnapshot struct {
-	sealed  []*memChunk
+	sealed  []memChunk
 	curSeq  uint64
 	curTS   []int64
 	curVS   []float64
@@ -211,10 +222,15 @@ type headSnapshot struct {
 // held.
 func (s *Series) snapshot() headSnapshot {
 	h := headSnapshot{
-		sealed: s.head.sealed[:len(s.head.sealed):len(s.head.sealed)],
 		curSeq: s.head.cur.seq,
 		curTS:  s.head.cur.ts[:len(s.head.cur.ts):len(s.head.cur.ts)],
 		curVS:  s.head.cur.vs[:len(s.head.cur.vs):len(s.head.cur.vs)],
+	}
+	if len(s.head.sealed) > 0 {
+		h.sealed = make([]memChunk, len(s.head.sealed))
+		for i, m := range s.head.sealed {
+			h.sealed[i] = *m
+		}
 	}
 	if len(s.head.ooo.ts) > 0 {
 		h.oooTS, h.oooVS = sortedCopy(s.head.ooo.ts, s.head.ooo.vs)
@@ -229,8 +245,8 @@ func (h *headSnapshot) inMemory(seq uint64) bool {
 	if len(h.curTS) > 0 && h.curSeq == seq {
 		return true
 	}
-	for _, c := range h.sealed {
-		if c.seq == seq {
+	for i := range h.sealed {
+		if h.sealed[i].seq == seq {
 			return true
 		}
 	}

@@ -114,7 +114,7 @@ func (db *DB) appendOne(s *Series, t int64, v float64) error {
 // checkpoint when enough has accumulated. The log's lock is held.
 func (db *DB) logged(n int) {
 	db.logSince += int64(n)
-	if !db.ckptAsked && (db.logSince >= db.opts.CheckpointBytes || db.pendingBytes.Load() >= db.opts.CheckpointBytes/2) {
+	if !db.ckptAsked && db.logSince >= db.opts.CheckpointBytes {
 		db.ckptAsked = true
 		select {
 		case db.ckptReq <- struct{}{}:
