@@ -135,7 +135,9 @@ func (db *DB) checkpoint() error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	if err := db.pdb.Flush(); err != nil {
+	// flushStore also fails if the DB failed meanwhile (a failed directory
+	// or MANIFEST sync, see pebbleFS): never delete log segments then.
+	if err := db.flushStore(); err != nil {
 		return fmt.Errorf("flush checkpoint: %w", err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,9 +81,10 @@ type DB struct {
 	toEncode     []*memChunk // sealed raw chunks waiting for the encoder
 	rawPoints    int         // points in raw sealed chunks
 
-	nextSeq atomic.Uint64
-	closed  atomic.Bool
-	failed  atomic.Pointer[error]
+	nextSeq  atomic.Uint64
+	closed   atomic.Bool
+	failed   atomic.Pointer[error]
+	failedCh chan struct{} // closed when failed is set
 
 	ckptReq  chan struct{}
 	encReq   chan struct{}
@@ -103,7 +105,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	o := opts.withDefaults()
 	fs := o.FS
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := ensureDir(fs, dir); err != nil {
 		return nil, fmt.Errorf("engine: create %s: %w", dir, err)
 	}
 	lock, err := fs.Lock(fs.PathJoin(dir, lockFile))
@@ -121,6 +123,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		byKey:    make(map[string]*Series),
 		byID:     make(map[uint64]*Series),
 		ckptReq:  make(chan struct{}, 1),
+		failedCh: make(chan struct{}),
 		encReq:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
@@ -136,11 +139,27 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 func (db *DB) open() error {
 	o := &db.opts
+	for _, sub := range []string{pebbleDir, walDir} {
+		if err := ensureDir(db.fs, db.fs.PathJoin(db.dir, sub)); err != nil {
+			return fmt.Errorf("engine: create %s: %w", sub, err)
+		}
+	}
 	popts := &pebble.Options{
-		FS:           db.fs,
+		FS:           pebbleFS{FS: db.fs, db: db},
 		DisableWAL:   true, // the engine's own log is the durability log: see DESIGN.md
 		MemTableSize: o.MemTableSize,
-		Logger:       quietLogger{},
+		Logger:       pebbleLogger{db},
+		EventListener: &pebble.EventListener{
+			// A failed flush is a failed checkpoint: fail the DB (pebble
+			// would retry it forever) and wake the checkpoint waiting for it.
+			FlushEnd: func(info pebble.FlushInfo) {
+				// ("pebble: empty table" is pebble reporting an empty
+				// memtable; it has no exported sentinel.)
+				if info.Err != nil && !strings.Contains(info.Err.Error(), "pebble: empty table") {
+					db.fail(fmt.Errorf("store: flush: %w", info.Err))
+				}
+			},
+		},
 	}
 	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	cache := pebble.NewCache(o.CacheSize)
@@ -151,6 +170,9 @@ func (db *DB) open() error {
 		return fmt.Errorf("engine: open store in %s: %w", db.dir, err)
 	}
 	db.pdb = pdb
+	if err := db.Err(); err != nil {
+		return fmt.Errorf("engine: open store in %s: %w", db.dir, err)
+	}
 
 	// Format version.
 	v, closer, err := pdb.Get(metaFormat)
@@ -159,7 +181,7 @@ func (db *DB) open() error {
 		if err := pdb.Set(metaFormat, binary.AppendUvarint(nil, formatVersion), pebble.NoSync); err != nil {
 			return fmt.Errorf("engine: write format version: %w", err)
 		}
-		if err := pdb.Flush(); err != nil {
+		if err := db.flushStore(); err != nil {
 			return fmt.Errorf("engine: write format version: %w", err)
 		}
 	case err != nil:
@@ -199,9 +221,6 @@ func (db *DB) open() error {
 
 	// Replay the log written since the checkpoint.
 	logDir := db.fs.PathJoin(db.dir, walDir)
-	if err := db.fs.MkdirAll(logDir, 0o755); err != nil {
-		return fmt.Errorf("engine: create %s: %w", logDir, err)
-	}
 	stats, err := wal.Replay(logDir, ck.walSegment, wal.ReplayOptions{FS: db.fs, Repair: o.RepairWAL}, db.replayRecord)
 	if err != nil {
 		return fmt.Errorf("engine: replay log: %w", err)
@@ -432,7 +451,24 @@ func (db *DB) hasDirty() bool {
 // fail makes the DB stop acknowledging writes.
 func (db *DB) fail(err error) {
 	err = fmt.Errorf("%w: %w", ErrFailed, err)
-	db.failed.CompareAndSwap(nil, &err)
+	if db.failed.CompareAndSwap(nil, &err) {
+		close(db.failedCh)
+	}
+}
+
+// flushStore flushes pebble's memtable (which is how a checkpoint becomes
+// durable, pebble's WAL being off) and waits for it, or for the DB to fail.
+func (db *DB) flushStore() error {
+	done, err := db.pdb.AsyncFlush()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return db.Err()
+	case <-db.failedCh:
+		return db.Err()
+	}
 }
 
 // Err returns the error that stopped the DB from accepting writes, or nil.
@@ -539,10 +575,46 @@ func (db *DB) Dir() string { return db.dir }
 // ReplayStats reports what Open found in the log.
 func (db *DB) ReplayStats() wal.ReplayStats { return db.replayed }
 
-type quietLogger struct{}
+// pebbleLogger quiets pebble's logging and turns its fatal errors (a
+// failed MANIFEST write, say, on ENOSPC or EIO) into a failure of the DB
+// instead of an exit or a panic of the process: the DB stops acknowledging
+// writes; everything since the last good checkpoint is still in the log,
+// so a reopen recovers.
+type pebbleLogger struct{ db *DB }
 
-func (quietLogger) Infof(string, ...interface{})  {}
-func (quietLogger) Errorf(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf(format, args...))
+func (pebbleLogger) Infof(string, ...interface{})  {}
+func (pebbleLogger) Errorf(string, ...interface{}) {}
+func (l pebbleLogger) Fatalf(format string, args ...interface{}) {
+	// I/O failures that pebble treats as fatal are caught by pebbleFS
+	// before they get here; what remains is an invariant violation, a bug.
+	err := fmt.Errorf("store: "+format, args...)
+	l.db.fail(err)
+	panic(err)
+}
+
+// ensureDir creates dir if it does not exist, and then fsyncs the
+// directories whose entries changed, so that the new directory survives a
+// power loss.
+func ensureDir(fs vfs.FS, dir string) error {
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	}
+	parent := fs.PathDir(dir)
+	if parent != dir && parent != "" {
+		if err := ensureDir(fs, parent); err != nil {
+			return err
+		}
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	d, err := fs.OpenDir(parent)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
 }

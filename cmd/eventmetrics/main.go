@@ -1,0 +1,104 @@
+// Command eventmetrics is the command line of eventmetrics.
+//
+//	eventmetrics check DIR    verify every checksum and the index of a store
+//
+// (The server, `eventmetrics serve`, and the other commands come with their
+// own issues.)
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/eventmetrics/eventmetrics/engine"
+)
+
+const usage = `usage: eventmetrics <command> [arguments]
+
+commands:
+  check DIR    open the store in DIR (replaying its log), verify every chunk's
+               checksums, the series entries and the postings; exit 1 if
+               anything is damaged
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "eventmetrics: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repair := fs.Bool("repair-wal", false, "cut the log at a corruption in its middle instead of refusing to open")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: eventmetrics check [--repair-wal] DIR")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	dir := fs.Arg(0)
+	if _, err := os.Stat(dir); err != nil {
+		fmt.Fprintf(stderr, "eventmetrics check: %v\n", err)
+		return 2
+	}
+	db, err := engine.Open(dir, &engine.Options{RepairWAL: *repair})
+	if err != nil {
+		fmt.Fprintf(stderr, "eventmetrics check: %v\n", err)
+		if errors.Is(err, engine.ErrLocked) {
+			return 2
+		}
+		return 1
+	}
+	defer db.Close()
+	rs := db.ReplayStats()
+	fmt.Fprintf(stdout, "log: replayed %d records from %d segments", rs.Records, rs.Segments)
+	if rs.TornTail {
+		fmt.Fprintf(stdout, " (repaired a torn tail: %d bytes cut)", rs.TruncatedBytes)
+	}
+	if rs.RepairedCorruption {
+		fmt.Fprintf(stdout, " (cut at a corruption: %d bytes dropped)", rs.DroppedBytes)
+	}
+	fmt.Fprintln(stdout)
+	if err := db.Compact(); err != nil {
+		fmt.Fprintf(stderr, "eventmetrics check: checkpoint: %v\n", err)
+		return 1
+	}
+	r, err := db.Check()
+	if err != nil {
+		fmt.Fprintf(stderr, "eventmetrics check: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "store: %d series, %d chunks, %d points, %d postings lists\n", r.Series, r.Chunks, r.Points, r.Postings)
+	if r.OK() {
+		fmt.Fprintln(stdout, "ok: no damage found")
+		return 0
+	}
+	fmt.Fprintf(stdout, "DAMAGED: %d problems\n", len(r.Problems))
+	for _, p := range r.Problems {
+		fmt.Fprintln(stdout, "  "+p)
+	}
+	return 1
+}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/eventmetrics/eventmetrics/encode"
+	"github.com/eventmetrics/eventmetrics/index"
+)
+
+// CheckReport is what Check found.
+type CheckReport struct {
+	Series   int      // series entries
+	Chunks   int      // chunks verified
+	Points   int64    // points in them
+	Postings int      // postings lists
+	Problems []string // every inconsistency or damaged entry found (empty: all good)
+}
+
+// OK reports whether Check found nothing wrong.
+func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
+
+const maxProblems = 1000
+
+func (r *CheckReport) problem(format string, args ...any) {
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	} else if len(r.Problems) == maxProblems {
+		r.Problems = append(r.Problems, "... more problems not listed")
+	}
+}
+
+// Check verifies what is stored in pebble: every chunk's checksums and
+// structure (by decoding it), that each chunk header matches its key and its
+// payload, that every chunk belongs to a known series, that the two series
+// maps agree and hold canonical keys, and that the postings agree with the
+// series. It returns an error only when it cannot read the store; damage is
+// listed in the report. Data still in the log and the head is not checked
+// (it is replayed and checked by its own checksums at open).
+func (db *DB) Check() (*CheckReport, error) {
+	db.readMu.RLock()
+	defer db.readMu.RUnlock()
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	snap := db.pdb.NewSnapshot()
+	defer snap.Close()
+	r := &CheckReport{}
+	iter, err := snap.NewIter(nil)
+	if err != nil {
+		return nil, fmt.Errorf("engine: check: %w", err)
+	}
+	defer iter.Close()
+
+	seriesByID := map[uint64]string{}         // id -> key
+	labelsByID := map[uint64][]index.Label{}  // id -> labels (+name under __name__)
+	byKey := map[string]uint64{}              // key -> id
+	postings := map[index.PostingKey][]byte{} // serialized
+	for iter.First(); iter.Valid(); iter.Next() {
+		k := iter.Key()
+		v, err := iter.ValueAndErr()
+		if err != nil {
+			r.problem("key %x: unreadable value: %v", k, err)
+			continue
+		}
+		switch k[0] {
+		case prefixMeta:
+		case prefixSeriesKey:
+			if len(v) != 8 {
+				r.problem("series key entry %q: id of %d bytes", k[1:], len(v))
+				continue
+			}
+			byKey[string(k[1:])] = binary.BigEndian.Uint64(v)
+		case prefixSeriesID:
+			if len(k) != 9 {
+				r.problem("series id entry %x: bad key length", k)
+				continue
+			}
+			id := binary.BigEndian.Uint64(k[1:])
+			name, labels, err := index.DecodeKey(v)
+			if err != nil {
+				r.problem("series %d: %v", id, err)
+				continue
+			}
+			seriesByID[id] = string(v)
+			labelsByID[id] = append([]index.Label{{Name: index.MetricNameLabel, Value: name}}, labels...)
+			r.Series++
+		case prefixPostings:
+			sep := bytes.IndexByte(k[1:], 0xFF)
+			if sep < 0 {
+				r.problem("postings key %q: no separator", k)
+				continue
+			}
+			postings[index.PostingKey{Name: string(k[1 : 1+sep]), Value: string(k[2+sep:])}] = append([]byte(nil), v...)
+			r.Postings++
+		case prefixChunk, prefixChunkHdr:
+			// Verified below, header and payload side by side.
+		default:
+			r.problem("unknown key kind %#x (key %x)", k[0], k)
+		}
+	}
+	if err := iter.Error(); err != nil {
+		r.problem("reading the store stopped: %v", err)
+	}
+	if err := db.checkChunks(snap, r, seriesByID); err != nil {
+		return nil, err
+	}
+	for key, id := range byKey {
+		if seriesByID[id] != key {
+			r.problem("series key %q maps to id %d, whose entry is %q", key, id, seriesByID[id])
+		}
+	}
+	for id, key := range seriesByID {
+		if byKey[key] != id {
+			r.problem("series %d (%q) has no matching key entry", id, key)
+		}
+	}
+	// Postings agree with the series.
+	want := map[index.PostingKey]*roaring.Bitmap{}
+	for id, ls := range labelsByID {
+		for _, l := range ls {
+			pk := index.PostingKey{Name: l.Name, Value: l.Value}
+			if want[pk] == nil {
+				want[pk] = roaring.New()
+			}
+			want[pk].Add(uint32(id))
+		}
+	}
+	for pk, data := range postings {
+		bm := roaring.New()
+		if err := bm.UnmarshalBinary(data); err != nil {
+			r.problem("postings %s=%q: %v", pk.Name, pk.Value, err)
+			continue
+		}
+		w := want[pk]
+		if w == nil {
+			w = roaring.New()
+		}
+		if !bm.Equals(w) {
+			r.problem("postings %s=%q list %d series, the series entries say %d", pk.Name, pk.Value, bm.GetCardinality(), w.GetCardinality())
+		}
+	}
+	for pk := range want {
+		if _, ok := postings[pk]; !ok {
+			r.problem("postings %s=%q missing", pk.Name, pk.Value)
+		}
+	}
+	return r, nil
+}
+
+// checkChunks walks chunk headers (0x06) and payloads (0x05) side by side:
+// both key spaces use the same suffix (id, minT, seq), so they pair up in
+// order.
+func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[uint64]string) error {
+	hi, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChunkHdr}, UpperBound: []byte{prefixChunkHdr + 1}})
+	if err != nil {
+		return fmt.Errorf("engine: check: %w", err)
+	}
+	defer hi.Close()
+	pi, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}})
+	if err != nil {
+		return fmt.Errorf("engine: check: %w", err)
+	}
+	defer pi.Close()
+	var full []byte
+	var ts []int64
+	var vs []float64
+	hv, pv := hi.First(), pi.First()
+	for hv || pv {
+		var c int
+		switch {
+		case !pv:
+			c = -1
+		case !hv:
+			c = 1
+		default:
+			c = bytes.Compare(hi.Key()[1:], pi.Key()[1:])
+		}
+		switch {
+		case c < 0:
+			id, minT, seq, _ := parseChunkKey(hi.Key())
+			r.problem("chunk of series %d at %d (seq %d): header without a payload", id, minT, seq)
+			hv = hi.Next()
+			continue
+		case c > 0:
+			id, minT, seq, _ := parseChunkKey(pi.Key())
+			r.problem("chunk of series %d at %d (seq %d): payload without a header", id, minT, seq)
+			pv = pi.Next()
+			continue
+		}
+		id, minT, seq, ok := parseChunkKey(hi.Key())
+		h, herr := hi.ValueAndErr()
+		p, perr := pi.ValueAndErr()
+		switch {
+		case !ok:
+			r.problem("chunk key %x: malformed", hi.Key())
+		case herr != nil || perr != nil:
+			r.problem("chunk of series %d at %d (seq %d): unreadable: %v %v", id, minT, seq, herr, perr)
+		default:
+			full = append(append(full[:0], h...), p...)
+			hdr, t2, v2, err := encode.DecodeAll(full, ts[:0], vs[:0])
+			ts, vs = t2, v2
+			switch {
+			case err != nil:
+				r.problem("chunk of series %d at %d (seq %d): %v", id, minT, seq, err)
+			case hdr.MinT != minT || hdr.Size != len(full) || hdr.HeaderSize != len(h):
+				r.problem("chunk of series %d at %d (seq %d): header says it starts at %d with %d+%d bytes (has %d+%d)", id, minT, seq, hdr.MinT, hdr.HeaderSize, hdr.Size-hdr.HeaderSize, len(h), len(p))
+			case uint64(hdr.MaxT-hdr.MinT) > uint64(maxChunkSpan):
+				r.problem("chunk of series %d at %d (seq %d): spans %d ns, more than the format allows", id, minT, seq, hdr.MaxT-hdr.MinT)
+			default:
+				r.Points += int64(hdr.Count)
+			}
+			if _, ok := seriesByID[id]; !ok {
+				r.problem("chunk of series %d at %d (seq %d): no such series", id, minT, seq)
+			}
+			r.Chunks++
+		}
+		hv, pv = hi.Next(), pi.Next()
+	}
+	for _, it := range []*pebble.Iterator{hi, pi} {
+		if err := it.Error(); err != nil {
+			r.problem("reading chunks stopped: %v", err)
+		}
+	}
+	return nil
+}
