@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -28,7 +29,11 @@ const maxProblems = 1000
 
 func (r *CheckReport) problem(format string, args ...any) {
 	if len(r.Problems) < maxProblems {
-		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+		p := fmt.Sprintf(format, args...)
+		if i := strings.IndexByte(p, '\n'); i >= 0 {
+			p = p[:i] // some storage errors carry multi-line details
+		}
+		r.Problems = append(r.Problems, p)
 	} else if len(r.Problems) == maxProblems {
 		r.Problems = append(r.Problems, "... more problems not listed")
 	}
@@ -106,6 +111,9 @@ func (db *DB) Check() (*CheckReport, error) {
 	if err := iter.Error(); err != nil {
 		r.problem("reading the store stopped: %v", err)
 	}
+	if n := db.corruptions.Load(); n > 0 {
+		r.problem("%d reads found damaged table blocks since open", n)
+	}
 	if err := db.checkChunks(snap, r, seriesByID); err != nil {
 		return nil, err
 	}
@@ -171,6 +179,9 @@ func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[
 	var vs []float64
 	hv, pv := hi.First(), pi.First()
 	for hv || pv {
+		if hi.Error() != nil || pi.Error() != nil {
+			break // reported below; pairing past a damaged block would only add noise
+		}
 		var c int
 		switch {
 		case !pv:

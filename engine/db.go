@@ -85,6 +85,8 @@ type DB struct {
 	closed   atomic.Bool
 	failed   atomic.Pointer[error]
 	failedCh chan struct{} // closed when failed is set
+	// corruptions counts damage pebble found in its tables while reading.
+	corruptions atomic.Int64
 
 	ckptReq  chan struct{}
 	encReq   chan struct{}
@@ -150,6 +152,12 @@ func (db *DB) open() error {
 		MemTableSize: o.MemTableSize,
 		Logger:       pebbleLogger{db},
 		EventListener: &pebble.EventListener{
+			// Damage found in a table while reading: the read returns an
+			// error (the query fails); pebble's default would end the
+			// process. Check reports the damage.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				db.corruptions.Add(1)
+			},
 			// A failed flush is a failed checkpoint: fail the DB (pebble
 			// would retry it forever) and wake the checkpoint waiting for it.
 			FlushEnd: func(info pebble.FlushInfo) {

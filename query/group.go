@@ -287,7 +287,7 @@ func (e *evaluator) run() ([]Row, error) {
 		return []Row{}, nil
 	}
 	hints := Hints{Labels: q.bySeries || len(q.groupBy) > 0}
-	err := q.src.Select(q.name, q.ms, q.mint, q.maxt, hints, func(_ uint64, name string, labels []index.Label, it ChunkIterator) error {
+	err := q.src.Select(q.name, q.ms, q.mint, q.maxt, hints, func(id uint64, name string, labels []index.Label, it ChunkIterator) error {
 		g := e.groupFor(name, labels)
 		e.sts, e.svs = e.sts[:0], e.svs[:0]
 		for it.Next() {
@@ -296,7 +296,7 @@ func (e *evaluator) run() ([]Row, error) {
 				continue
 			}
 			if err := e.chunk(g, it, c); err != nil {
-				return err
+				return chunkError(id, c, err)
 			}
 		}
 		if err := it.Err(); err != nil {

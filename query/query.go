@@ -150,18 +150,23 @@ func (q *Query) scan(fn func(it ChunkIterator, c *Chunk, full bool) error) error
 	if q.empty() {
 		return nil
 	}
-	return q.src.Select(q.name, q.ms, q.mint, q.maxt, Hints{}, func(_ uint64, _ string, _ []index.Label, it ChunkIterator) error {
+	return q.src.Select(q.name, q.ms, q.mint, q.maxt, Hints{}, func(id uint64, _ string, _ []index.Label, it ChunkIterator) error {
 		for it.Next() {
 			c := it.At()
 			if c.MaxT < q.mint || c.MinT > q.maxt {
 				continue
 			}
 			if err := fn(it, c, c.MinT >= q.mint && c.MaxT <= q.maxt); err != nil {
-				return err
+				return chunkError(id, c, err)
 			}
 		}
 		return it.Err()
 	})
+}
+
+// chunkError names the series and chunk an error came from.
+func chunkError(id uint64, c *Chunk, err error) error {
+	return fmt.Errorf("query: series %d, chunk %d..%d (seq %d): %w", id, c.MinT, c.MaxT, c.Seq, err)
 }
 
 // points gives the points of c inside the range, decoding into the
