@@ -3,6 +3,8 @@ package engine_test
 import (
 	"io/fs"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -206,4 +208,40 @@ func BenchmarkReplay(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "points/s")
+}
+
+// BenchmarkSeriesMemory reports the heap held per series: N series with
+// one point each (the head of a series that just appeared), measured after
+// a GC.
+func BenchmarkSeriesMemory(b *testing.B) {
+	const n = 100_000
+	for b.Loop() {
+		b.StopTimer()
+		db := open(b, b.TempDir(), nil)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		for i := 0; i < n; i++ {
+			s, err := db.Series("mem", engine.Labels{"id": strconv.Itoa(i), "service": "svc-1", "endpoint": "/api/7"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.ObserveAtNanos(int64(i), 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/series")
+		if err := db.Compact(); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/series-after-checkpoint")
+		db.Close()
+		b.StartTimer()
+	}
 }
