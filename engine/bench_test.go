@@ -238,9 +238,14 @@ func BenchmarkSeriesMemory(b *testing.B) {
 		if err := db.Compact(); err != nil {
 			b.Fatal(err)
 		}
+		// Idle series are collected, then their registry entries removed
+		// by cleanups, which run after a GC.
+		runtime.GC()
+		time.Sleep(50 * time.Millisecond)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/series-after-checkpoint")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/series-idle")
+		b.ReportMetric(float64(db.LiveSeries()), "series-in-memory")
 		db.Close()
 		b.StartTimer()
 	}

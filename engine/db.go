@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -68,9 +69,9 @@ type DB struct {
 	ckptMu sync.Mutex
 
 	seriesMu sync.RWMutex
-	byKey    map[string]*Series // guarded by seriesMu
-	byID     map[uint64]*Series // guarded by seriesMu
-	nextID   uint64             // guarded by seriesMu (and stable under mu held exclusively)
+	byKey    map[string]weak.Pointer[Series] // guarded by seriesMu; see registry.go
+	byID     map[uint64]weak.Pointer[Series] // guarded by seriesMu
+	nextID   uint64                          // guarded by seriesMu (and stable under mu held exclusively)
 
 	// Guarded by the log's lock (see Series.head).
 	dirty        []*Series   // series with data not yet in pebble
@@ -122,8 +123,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 		clock:    newClock(o.Now),
 		lock:     lock,
 		postings: index.NewPostings(),
-		byKey:    make(map[string]*Series),
-		byID:     make(map[uint64]*Series),
+		byKey:    make(map[string]weak.Pointer[Series]),
+		byID:     make(map[uint64]weak.Pointer[Series]),
 		ckptReq:  make(chan struct{}, 1),
 		failedCh: make(chan struct{}),
 		encReq:   make(chan struct{}, 1),
@@ -297,15 +298,14 @@ func (db *DB) replayRecord(rec []byte, pos wal.Pos) error {
 		if id == 0 || id > math.MaxUint32 {
 			return fmt.Errorf("engine: log record at %d:%d: series id %d out of range", pos.Segment, pos.Offset, id)
 		}
-		if s := db.byID[id]; s != nil {
+		if s := db.lookupIDLocked(id); s != nil {
 			if s.key != string(key) {
 				return fmt.Errorf("engine: log record at %d:%d: series id %d defined twice", pos.Segment, pos.Offset, id)
 			}
 			return nil
 		}
 		s := &Series{db: db, id: id, name: name, labels: labels, key: string(key)}
-		db.byKey[s.key] = s
-		db.byID[id] = s
+		db.registerLocked(s)
 		db.postings.Add(uint32(id), name, labels)
 		db.newSeries = append(db.newSeries, s)
 		db.nextID = max(db.nextID, id+1)
@@ -331,7 +331,7 @@ func (db *DB) replayRecord(rec []byte, pos wal.Pos) error {
 // not in memory.
 func (db *DB) seriesByID(id uint64) (*Series, error) {
 	db.seriesMu.RLock()
-	s := db.byID[id]
+	s := db.lookupIDLocked(id)
 	db.seriesMu.RUnlock()
 	if s != nil {
 		return s, nil
@@ -349,12 +349,11 @@ func (db *DB) seriesByID(id uint64) (*Series, error) {
 	}
 	db.seriesMu.Lock()
 	defer db.seriesMu.Unlock()
-	if s := db.byID[id]; s != nil {
+	if s := db.lookupIDLocked(id); s != nil {
 		return s, nil
 	}
 	s = &Series{db: db, id: id, name: name, labels: labels, key: string(key)}
-	db.byKey[s.key] = s
-	db.byID[id] = s
+	db.registerLocked(s)
 	return s, nil
 }
 

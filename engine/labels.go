@@ -99,7 +99,7 @@ func (db *DB) ListSeries(name string, limit int, ms ...query.Matcher) ([]SeriesI
 // labelsOf returns the name and labels of series id, from memory or pebble.
 func (db *DB) labelsOf(id uint64) (string, []index.Label, error) {
 	db.seriesMu.RLock()
-	s := db.byID[id]
+	s := db.lookupIDLocked(id)
 	db.seriesMu.RUnlock()
 	if s != nil {
 		return s.name, s.labels, nil

@@ -70,7 +70,7 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, hints query.Hints
 	db.seriesMu.RLock()
 	for it.HasNext() {
 		id := uint64(it.Next())
-		sels = append(sels, sel{id: id, s: db.byID[id]})
+		sels = append(sels, sel{id: id, s: db.lookupIDLocked(id)})
 	}
 	db.seriesMu.RUnlock()
 	db.log.Do(func() {

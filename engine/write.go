@@ -236,7 +236,11 @@ func (db *DB) Series(name string, labels Labels) (*Series, error) {
 	key := index.AppendKey((*kp)[:0], name, ls)
 	*lp, *kp = ls[:0], key[:0]
 	db.seriesMu.RLock()
-	s := db.byKey[string(key)]
+	p, ok := db.byKey[string(key)] // no allocation for the conversion here
+	var s *Series
+	if ok {
+		s = p.Value()
+	}
 	db.seriesMu.RUnlock()
 	if s != nil {
 		return s, nil
@@ -256,7 +260,11 @@ func (db *DB) SeriesOf(name string, labels []index.Label) (*Series, error) {
 	}
 	key := index.AppendKey(nil, name, ls)
 	db.seriesMu.RLock()
-	s := db.byKey[string(key)]
+	p, ok := db.byKey[string(key)] // no allocation for the conversion here
+	var s *Series
+	if ok {
+		s = p.Value()
+	}
 	db.seriesMu.RUnlock()
 	if s != nil {
 		return s, nil
@@ -270,7 +278,7 @@ func (db *DB) createSeries(name string, labels []index.Label, key string) (*Seri
 	}
 	db.seriesMu.Lock()
 	defer db.seriesMu.Unlock()
-	if s := db.byKey[key]; s != nil {
+	if s := db.lookupKeyLocked(key); s != nil {
 		return s, nil
 	}
 	// Known to the store but not in memory?
@@ -282,9 +290,12 @@ func (db *DB) createSeries(name string, labels []index.Label, key string) (*Seri
 		if len(v) != 8 {
 			return nil, fmt.Errorf("engine: series %s: corrupt id entry", index.String(name, labels))
 		}
-		s := &Series{db: db, id: binary.BigEndian.Uint64(v), name: name, labels: labels, key: key}
-		db.byKey[key] = s
-		db.byID[s.id] = s
+		id := binary.BigEndian.Uint64(v)
+		if s := db.lookupIDLocked(id); s != nil && s.key == key {
+			return s, nil
+		}
+		s := &Series{db: db, id: id, name: name, labels: labels, key: key}
+		db.registerLocked(s)
 		return s, nil
 	}
 	if db.opts.MaxSeries > 0 && db.postings.Len() >= uint64(db.opts.MaxSeries) {
@@ -306,7 +317,6 @@ func (db *DB) createSeries(name string, labels []index.Label, key string) (*Seri
 		return nil, db.logError(fmt.Sprintf("create series %s", index.String(name, labels)), err)
 	}
 	db.nextID++
-	db.byKey[key] = s
-	db.byID[id] = s
+	db.registerLocked(s)
 	return s, nil
 }
