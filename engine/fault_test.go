@@ -365,3 +365,61 @@ func TestReadErrorFailsOnlyThatQuery(t *testing.T) {
 }
 
 var _ sync.Mutex
+
+// TestCrashDuringRecovery crashes the recovery itself, at each operation of
+// opening a crashed store (log replay, torn-tail repair, first
+// checkpoint): the store still opens to the same data afterwards.
+func TestCrashDuringRecovery(t *testing.T) {
+	rng := testutil.Rand(t)
+	max := 60
+	if testing.Short() {
+		max = 15
+	}
+	opts := engine.Options{Sync: engine.SyncAlways, ChunkPoints: 16, CheckpointBytes: 1 << 30, WALSegmentSize: 8 << 10}
+	mem := vfs.NewCrashableMem()
+	f := newFaultRun(3, 100)
+	var image *vfs.MemFS
+	need := make([]int64, 3)
+	c := &opCounter{at: 600, hook: func(errorfs.Op) error {
+		for g := range need {
+			need[g] = f.acked[g].Load()
+		}
+		// Keep some unsynced bytes: a torn tail for recovery to repair.
+		image = mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(1, 2))})
+		return nil
+	}}
+	if err := f.run(errorfs.Wrap(mem, c), opts); err != nil {
+		t.Fatal(err)
+	}
+	if image == nil {
+		t.Fatal("the workload was too short to crash")
+	}
+	// Count the operations of a recovery.
+	counter := &opCounter{}
+	probe := image.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 100, RNG: rand.New(rand.NewPCG(3, 4))})
+	db, err := engine.Open("db", &engine.Options{FS: errorfs.Wrap(probe, counter)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	total := counter.n.Load()
+	ks := sweep(rng, total, max)
+	t.Logf("recovery takes %d operations; crashing it at %d of them", total, len(ks))
+	for _, k := range ks {
+		fs := image.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 100, RNG: rand.New(rand.NewPCG(3, 4))})
+		var crashed *vfs.MemFS
+		c := &opCounter{at: k, hook: func(errorfs.Op) error {
+			crashed = fs.CrashClone(vfs.CrashCloneCfg{})
+			return nil
+		}}
+		db, err := engine.Open("db", &engine.Options{FS: errorfs.Wrap(fs, c)})
+		if err != nil {
+			t.Fatalf("recovery %d: %v", k, err)
+		}
+		db.Close()
+		if crashed == nil {
+			continue
+		}
+		verifyStore(t, crashed, 3, need, fmt.Sprintf("crash at op %d of the recovery", k))
+	}
+}
