@@ -87,8 +87,26 @@ func (db *DB) checkpoint() error {
 		return snapErr
 	}
 
-	// 2. Write.
-	b := db.pdb.NewBatch()
+	// 2. Write, into a batch sized up front (growing one by doubling would
+	// hold up to twice the memory).
+	size := 64
+	for _, w := range work {
+		for i := range w.sealed {
+			if c := &w.sealed[i]; c.data != nil {
+				size += len(c.data) + 2*chunkKeyLen + 16
+			} else {
+				size += len(c.ts)*9 + 128 + 2*chunkKeyLen
+			}
+		}
+		size += len(w.curTS)*9 + 128 + 2*chunkKeyLen
+	}
+	for _, s := range newSeries {
+		size += 2*len(s.key) + 32
+	}
+	for i := range pkeys {
+		size += len(pkeys[i].Name) + len(pkeys[i].Value) + len(pdata[i]) + 16
+	}
+	b := db.pdb.NewBatchWithSize(size)
 	defer b.Close()
 	var kbuf []byte
 	for _, s := range newSeries {

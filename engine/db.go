@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -80,7 +81,6 @@ type DB struct {
 	logSince     int64       // bytes logged since the last checkpoint
 	ckptAsked    bool        // a checkpoint was requested since the last one
 	toEncode     []*memChunk // sealed raw chunks waiting for the encoder
-	rawPoints    int         // points in raw sealed chunks
 
 	nextSeq  atomic.Uint64
 	closed   atomic.Bool
@@ -410,7 +410,6 @@ func (db *DB) encoder() {
 				}
 				db.log.Do(func() {
 					for _, d := range out {
-						db.rawPoints -= len(d.m.ts)
 						d.m.data, d.m.hdr, d.m.ts, d.m.vs = d.data, d.hdr, nil, nil
 					}
 				})
@@ -557,9 +556,11 @@ func (db *DB) Query(name string, ms ...query.Matcher) *query.Query {
 	return query.New(db, db.clock.now, name, ms...)
 }
 
-// Compact runs a checkpoint now, writing every buffered point to the store.
-// (Merging and recompressing old chunks and enforcing retention on disk
-// are the compactor's; see DESIGN.md.)
+// Compact runs a checkpoint now, writing every buffered point to the store,
+// and then compacts the store's tables, which drops the superseded versions
+// of chunks (a partial chunk written by a checkpoint is replaced by its full
+// version later). Merging small and overlapping chunks, recompressing cold
+// data and enforcing retention on disk are the compactor's (DESIGN.md).
 func (db *DB) Compact() error {
 	db.readMu.RLock()
 	defer db.readMu.RUnlock()
@@ -573,7 +574,10 @@ func (db *DB) Compact() error {
 		db.fail(err)
 		return err
 	}
-	return nil
+	if err := db.pdb.Compact(context.Background(), []byte{prefixChunk}, []byte{prefixChunkHdr + 1}, true); err != nil {
+		return fmt.Errorf("engine: compact store: %w", err)
+	}
+	return db.Err()
 }
 
 // Dir returns the directory of the DB.

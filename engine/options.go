@@ -55,7 +55,8 @@ type Options struct {
 	// is sealed (default 1024, at most 65535).
 	ChunkPoints int
 	// CheckpointBytes: a checkpoint runs when the log has grown this much
-	// since the last one (default 64 MiB).
+	// since the last one (default 16 MiB, about a million points). It bounds
+	// the memory of the heads and the checkpoint batch, and replay time.
 	CheckpointBytes int64
 	// CheckpointEvery: a checkpoint also runs at least this often while
 	// there are writes (default 5 minutes), which bounds replay time.
@@ -124,7 +125,7 @@ func (o *Options) withDefaults() Options {
 		r.ChunkPoints = 1024
 	}
 	if r.CheckpointBytes == 0 {
-		r.CheckpointBytes = 64 << 20
+		r.CheckpointBytes = 16 << 20
 	}
 	if r.CheckpointEvery == 0 {
 		r.CheckpointEvery = 5 * time.Minute
@@ -133,7 +134,7 @@ func (o *Options) withDefaults() Options {
 		r.WALSegmentSize = 64 << 20
 	}
 	if r.MemTableSize == 0 {
-		r.MemTableSize = 32 << 20
+		r.MemTableSize = 8 << 20
 	}
 	if r.CacheSize == 0 {
 		r.CacheSize = 32 << 20

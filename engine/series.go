@@ -178,13 +178,25 @@ func sortedCopy(ts []int64, vs []float64) ([]int64, []float64) {
 	return nt, nv
 }
 
+// maxEncodeBacklog bounds the sealed chunks waiting for the encoder
+// goroutine (about 4 MiB of raw points at 1024 points a chunk).
+const maxEncodeBacklog = 256
+
 // sealRaw queues a full chunk of raw points of s for encoding. The log's
 // lock is held.
 func (db *DB) sealRaw(s *Series, seq uint64, ts []int64, vs []float64) {
 	m := &memChunk{seq: seq, minT: ts[0], maxT: ts[len(ts)-1], ts: ts, vs: vs}
 	s.head.sealed = append(s.head.sealed, m)
+	if len(db.toEncode) >= maxEncodeBacklog {
+		// The encoder is behind (another core is busy): encode here, so
+		// that raw chunks (16 bytes a point) cannot pile up in memory.
+		if mc, err := db.encodeChunk(seq, ts, vs); err == nil {
+			m.data, m.hdr, m.ts, m.vs = mc.data, mc.hdr, nil, nil
+			return
+		}
+		// On error leave it raw: the encoder or the checkpoint reports it.
+	}
 	db.toEncode = append(db.toEncode, m)
-	db.rawPoints += len(ts)
 	if len(db.toEncode) == 1 {
 		select {
 		case db.encReq <- struct{}{}:
