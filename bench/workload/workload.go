@@ -224,3 +224,18 @@ func (c Config) Range() (int64, int64) {
 	}
 	return StartMillis * 1_000_000, (StartMillis + step*int64(c.Points-1)) * 1_000_000
 }
+
+// Collect generates every point of the workload into memory, in the
+// generator's order, and returns them with the configuration (defaults
+// filled in). A full standard run is 10M points (240 MB).
+func Collect(cfg Config) ([]Point, Config) {
+	g := New(cfg)
+	pts := make([]Point, 0, g.Total())
+	for {
+		p, ok := g.Next()
+		if !ok {
+			return pts, g.Config()
+		}
+		pts = append(pts, p)
+	}
+}
