@@ -5,6 +5,7 @@
 package workload
 
 import (
+	"container/heap"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -114,14 +115,35 @@ type Gen struct {
 	step, s int
 	lastT   []int64 // ms
 	lastV   []float64
-	delayed []delayedPoint
+	delayed delayHeap // min-heap by (due, seq): FIFO among equal due
+	seq     uint64
 	total   int
 	emitted int
 }
 
 type delayedPoint struct {
 	p   Point
-	due int // emit at step >= due
+	due int    // emit at step >= due
+	seq uint64 // insertion order, for ties
+}
+
+// delayHeap orders delayed points by due step, then insertion order.
+type delayHeap []delayedPoint
+
+func (h delayHeap) Len() int { return len(h) }
+func (h delayHeap) Less(i, j int) bool {
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
+	}
+	return h[i].seq < h[j].seq
+}
+func (h delayHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)   { *h = append(*h, x.(delayedPoint)) }
+func (h *delayHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // New returns a generator.
@@ -154,8 +176,7 @@ func (g *Gen) Next() (Point, bool) {
 	for {
 		// Delayed points whose time has come go first.
 		if n := len(g.delayed); n > 0 && (g.delayed[0].due <= g.step || g.step >= g.cfg.Points) {
-			p := g.delayed[0].p
-			g.delayed = g.delayed[1:]
+			p := heap.Pop(&g.delayed).(delayedPoint).p
 			g.emitted++
 			return p, true
 		}
@@ -170,14 +191,8 @@ func (g *Gen) Next() (Point, bool) {
 		}
 		if g.cfg.OutOfOrder > 0 && g.step > 0 && g.rng.Float64() < g.cfg.OutOfOrder {
 			due := g.step + 1 + g.rng.IntN(100)
-			// Keep delayed sorted by due (insertion; the list is short).
-			i := len(g.delayed)
-			for i > 0 && g.delayed[i-1].due > due {
-				i--
-			}
-			g.delayed = append(g.delayed, delayedPoint{})
-			copy(g.delayed[i+1:], g.delayed[i:])
-			g.delayed[i] = delayedPoint{p: p, due: due}
+			heap.Push(&g.delayed, delayedPoint{p: p, due: due, seq: g.seq})
+			g.seq++
 			continue
 		}
 		g.emitted++
@@ -215,7 +230,9 @@ func (g *Gen) gen(s, i int) Point {
 }
 
 // Range returns the time range [min, max] (Unix ns) the workload covers,
-// approximately for W-event (the expected end).
+// approximately for W-event (the expected end). It assumes no duplicates:
+// with Duplicates > 0, series end earlier (a duplicate does not advance
+// time).
 func (c Config) Range() (int64, int64) {
 	c = c.withDefaults()
 	step := int64(15_000)
