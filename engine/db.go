@@ -238,7 +238,7 @@ func (db *DB) open() error {
 
 	log, err := wal.Open(logDir, wal.Options{
 		FS:          db.fs,
-		Sync:        wal.SyncMode(o.Sync),
+		Sync:        o.Sync,
 		SyncEvery:   o.SyncEvery,
 		SegmentSize: o.WALSegmentSize,
 	})

@@ -6,33 +6,24 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/eventmetrics/eventmetrics/wal"
 )
 
-// SyncMode says when a write is made durable.
-type SyncMode int
+// SyncMode says when a write is made durable. It is the log's (package
+// wal) sync mode: the engine's durability is its log's.
+type SyncMode = wal.SyncMode
 
 const (
 	// SyncInterval (the default) fsyncs the log every Options.SyncEvery: a
 	// write acknowledged more than one interval before a crash survives it.
-	SyncInterval SyncMode = iota
+	SyncInterval = wal.SyncInterval
 	// SyncAlways returns from a write only once it is on disk. Concurrent
 	// writers share fsyncs (group commit).
-	SyncAlways
+	SyncAlways = wal.SyncAlways
 	// SyncNever fsyncs only on Sync and Close.
-	SyncNever
+	SyncNever = wal.SyncNever
 )
-
-func (m SyncMode) String() string {
-	switch m {
-	case SyncInterval:
-		return "interval"
-	case SyncAlways:
-		return "always"
-	case SyncNever:
-		return "never"
-	}
-	return fmt.Sprintf("SyncMode(%d)", int(m))
-}
 
 // Options configure a DB. A nil *Options and the zero value of every field
 // mean the defaults.
