@@ -87,7 +87,8 @@ type DB struct {
 	failed   atomic.Pointer[error]
 	failedCh chan struct{} // closed when failed is set
 	// corruptions counts damage pebble found in its tables while reading.
-	corruptions atomic.Int64
+	corruptions    atomic.Int64
+	lastCompaction atomic.Pointer[CompactStats]
 
 	ckptReq  chan struct{}
 	encReq   chan struct{}
@@ -223,6 +224,15 @@ func (db *DB) open() error {
 	db.nextID = max(ck.nextID, 1)
 	db.loggedNextID = db.nextID
 	db.nextSeq.Store(max(ck.nextSeq, 1))
+	if v, err := db.getValue(metaSeqFloor); err != nil {
+		return fmt.Errorf("engine: read seq floor: %w", err)
+	} else if v != nil {
+		floor, n := binary.Uvarint(v)
+		if n <= 0 {
+			return fmt.Errorf("engine: %s: corrupt seq floor record", db.dir)
+		}
+		db.nextSeq.Store(max(db.nextSeq.Load(), floor))
+	}
 
 	if err := db.loadPostings(); err != nil {
 		return err
@@ -556,11 +566,11 @@ func (db *DB) Query(name string, ms ...query.Matcher) *query.Query {
 	return query.New(db, db.clock.now, name, ms...)
 }
 
-// Compact runs a checkpoint now, writing every buffered point to the store,
-// and then compacts the store's tables, which drops the superseded versions
-// of chunks (a partial chunk written by a checkpoint is replaced by its full
-// version later). Merging small and overlapping chunks, recompressing cold
-// data and enforcing retention on disk are the compactor's (DESIGN.md).
+// Compact runs a checkpoint now, writing every buffered point to the store;
+// then merges each series' overlapping (out-of-order) and undersized chunks
+// into full, non-overlapping ones and removes chunks wholly older than
+// Options.Retention, crash-safely; then compacts the store's tables, which
+// reclaims the space of what was replaced or removed. See LastCompaction.
 func (db *DB) Compact() error {
 	db.readMu.RLock()
 	defer db.readMu.RUnlock()
@@ -574,10 +584,26 @@ func (db *DB) Compact() error {
 		db.fail(err)
 		return err
 	}
+	db.ckptMu.Lock()
+	st, err := db.compactChunks()
+	db.ckptMu.Unlock()
+	if err != nil {
+		db.fail(fmt.Errorf("compact: %w", err))
+		return fmt.Errorf("engine: compact: %w", err)
+	}
 	if err := db.pdb.Compact(context.Background(), []byte{prefixChunk}, []byte{prefixChunkHdr + 1}, true); err != nil {
 		return fmt.Errorf("engine: compact store: %w", err)
 	}
+	db.lastCompaction.Store(&st)
 	return db.Err()
+}
+
+// LastCompaction reports what the last Compact did (zero before the first).
+func (db *DB) LastCompaction() CompactStats {
+	if p := db.lastCompaction.Load(); p != nil {
+		return *p
+	}
+	return CompactStats{}
 }
 
 // Dir returns the directory of the DB.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -126,6 +127,42 @@ type chunkIter struct {
 	mem        *memChunk // the current chunk, when from memory
 	cur        query.Chunk
 	err        error
+	tts        []int64 // scratch for chunks trimmed at the retention cutoff
+	tvs        []float64
+}
+
+// retentionTrim reports whether a chunk starting at minT must be cut at
+// c.mint: with a retention, points older than the cutoff are gone from
+// queries at once, even before compaction deletes them.
+func (c *chunkIter) retentionTrim(minT int64) bool {
+	return c.db.opts.Retention > 0 && minT < c.mint
+}
+
+// trim turns the current chunk into raw points at or after c.mint.
+func (c *chunkIter) trim() bool {
+	ts, vs := c.cur.TS, c.cur.VS
+	if c.cur.Encoded {
+		data, err := c.Data()
+		if err != nil {
+			c.err = err
+			return false
+		}
+		_, c.tts, c.tvs, err = encode.DecodeAll(data, c.tts[:0], c.tvs[:0])
+		if err != nil {
+			c.err = fmt.Errorf("engine: chunk of series %d at %d (seq %d): %w", c.id, c.cur.MinT, c.cur.Seq, err)
+			return false
+		}
+		ts, vs = c.tts, c.tvs
+	}
+	i := sort.Search(len(ts), func(i int) bool { return ts[i] >= c.mint })
+	ts, vs = ts[i:], vs[i:]
+	c.mem = nil
+	c.cur = query.Chunk{Seq: c.cur.Seq, TS: ts, VS: vs}
+	if len(ts) == 0 {
+		return false
+	}
+	c.cur.MinT, c.cur.MaxT = ts[0], ts[len(ts)-1]
+	return true
 }
 
 func (c *chunkIter) reset(id uint64, h *headSnapshot) {
@@ -179,6 +216,21 @@ func (c *chunkIter) Data() ([]byte, error) {
 }
 
 func (c *chunkIter) Next() bool {
+	for c.next() {
+		if !c.retentionTrim(c.cur.MinT) {
+			return true
+		}
+		if c.trim() {
+			return true
+		}
+		if c.err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+func (c *chunkIter) next() bool {
 	if c.err != nil {
 		return false
 	}
