@@ -44,6 +44,17 @@ func TestCrashChild(t *testing.T) {
 	}
 	var out sync.Mutex
 	w := bufio.NewWriter(os.Stdout)
+	// Compactions run all the time too, so that kills land inside them:
+	// every round's restart leaves small chunks for them to merge.
+	go func() {
+		for {
+			time.Sleep(30 * time.Millisecond)
+			if err := db.Compact(); err != nil {
+				fmt.Println("ERR compact", err)
+				os.Exit(6)
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for g := 0; g < crashWriters; g++ {
 		wg.Add(1)
