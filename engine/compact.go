@@ -48,8 +48,57 @@ type storedChunk struct {
 // version written by a checkpoint) are left alone. ckptMu is held, so no
 // checkpoint runs meanwhile.
 func (db *DB) compactChunks() (CompactStats, error) {
+	return db.compactPaced(nil)
+}
+
+// compactPaced runs a compaction slice by slice. With a stop channel it is
+// the background compaction: after each slice it sleeps as long as the
+// slice took (at most half of one core, so that ingest stays fast), and it
+// returns early when stop closes.
+func (db *DB) compactPaced(stop <-chan struct{}) (CompactStats, error) {
 	start := time.Now()
-	var st CompactStats
+	var total CompactStats
+	from := uint64(0)
+	for {
+		t0 := time.Now()
+		db.ckptMu.Lock()
+		st, next, done, err := db.compactSlice(from, compactSliceSeries)
+		db.ckptMu.Unlock()
+		total.add(st)
+		if err != nil || done {
+			total.Duration = time.Since(start)
+			return total, err
+		}
+		from = next
+		if stop != nil {
+			select {
+			case <-stop:
+				total.Duration = time.Since(start)
+				return total, nil
+			case <-time.After(time.Since(t0)):
+			}
+		}
+	}
+}
+
+// compactSliceSeries is the number of series one slice of a compaction
+// handles while it holds the checkpoint lock.
+const compactSliceSeries = 2000
+
+func (s *CompactStats) add(o CompactStats) {
+	s.SeriesScanned += o.SeriesScanned
+	s.ChunksMerged += o.ChunksMerged
+	s.ChunksWritten += o.ChunksWritten
+	s.ChunksExpired += o.ChunksExpired
+	s.BytesBefore += o.BytesBefore
+	s.BytesAfter += o.BytesAfter
+	s.PointsRewrites += o.PointsRewrites
+}
+
+// compactSlice compacts the series with ids >= from, at most maxSeries of
+// them, and returns where to go on (done when no series is left). ckptMu
+// is held, so no checkpoint changes what is pinned meanwhile.
+func (db *DB) compactSlice(from uint64, maxSeries int) (st CompactStats, next uint64, done bool, err error) {
 	// Chunks still in memory (the open chunk, and sealed chunks not yet
 	// written): pebble may hold a partial version of them, which the next
 	// checkpoint will overwrite under the same key. Leave those alone.
@@ -82,9 +131,9 @@ func (db *DB) compactChunks() (CompactStats, error) {
 	}
 	policy := compact.Policy{Full: db.opts.ChunkPoints, MaxSpan: maxChunkSpan, MaxGroupPoints: 64 * db.opts.ChunkPoints}
 
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChunkHdr}, UpperBound: []byte{prefixChunkHdr + 1}})
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: appendChunkKey(nil, prefixChunkHdr, from, math.MinInt64, 0), UpperBound: []byte{prefixChunkHdr + 1}})
 	if err != nil {
-		return st, err
+		return st, 0, false, err
 	}
 	defer it.Close()
 	b := db.pdb.NewBatch()
@@ -141,21 +190,27 @@ func (db *DB) compactChunks() (CompactStats, error) {
 	for it.First(); it.Valid(); it.Next() {
 		id, minT, seq, ok := parseChunkKey(it.Key())
 		if !ok {
-			return st, fmt.Errorf("engine: compact: malformed chunk key %x", it.Key())
+			return st, 0, false, fmt.Errorf("engine: compact: malformed chunk key %x", it.Key())
 		}
 		if id != curID {
 			if err := process(); err != nil {
-				return st, err
+				return st, 0, false, err
+			}
+			if st.SeriesScanned >= maxSeries {
+				if err := commit(); err != nil {
+					return st, 0, false, err
+				}
+				return st, id, false, nil
 			}
 			cur, curID = cur[:0], id
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return st, err
+			return st, 0, false, err
 		}
 		h, err := encode.DecodeHeader(v)
 		if err != nil {
-			return st, fmt.Errorf("engine: compact: chunk of series %d at %d: %w", id, minT, err)
+			return st, 0, false, fmt.Errorf("engine: compact: chunk of series %d at %d: %w", id, minT, err)
 		}
 		pin := slices.Contains(pinned[id], seq)
 		cur = append(cur, storedChunk{
@@ -165,16 +220,15 @@ func (db *DB) compactChunks() (CompactStats, error) {
 		})
 	}
 	if err := it.Error(); err != nil {
-		return st, err
+		return st, 0, false, err
 	}
 	if err := process(); err != nil {
-		return st, err
+		return st, 0, false, err
 	}
 	if err := commit(); err != nil {
-		return st, err
+		return st, 0, false, err
 	}
-	st.Duration = time.Since(start)
-	return st, nil
+	return st, 0, true, nil
 }
 
 func deleteChunk(b *pebble.Batch, hdrKey []byte) error {

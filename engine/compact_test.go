@@ -170,3 +170,40 @@ func TestRetention(t *testing.T) {
 	}
 	db = open(t, dir, opts)
 }
+
+// TestBackgroundCompaction: with no call to Compact, the background
+// compaction merges out-of-order chunks while writes go on, and queries
+// keep their answers.
+func TestBackgroundCompaction(t *testing.T) {
+	db := open(t, t.TempDir(), &engine.Options{ChunkPoints: 64, CheckpointBytes: 16 << 10, CompactEvery: 20 * time.Millisecond})
+	defer db.Close()
+	s, _ := db.Series("bg", nil)
+	n := 20000
+	// Even points first, then the odd ones: the second pass is out of
+	// order, and its chunks overlap the first pass's.
+	for pass := 1; pass <= 2; pass++ {
+		for i := pass; i <= n; i += 2 {
+			if err := s.ObserveAtNanos(int64(i)*1e9, float64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.LastCompaction().ChunksMerged == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := db.LastCompaction()
+	if st.ChunksMerged == 0 {
+		t.Fatal("the background compaction merged nothing")
+	}
+	t.Logf("background compaction: %+v", st)
+	vs, err := db.Query("bg").Values()
+	if err != nil || len(vs) != n {
+		t.Fatalf("%d values, %v", len(vs), err)
+	}
+	for i, v := range vs {
+		if v != float64(i+1) {
+			t.Fatalf("value %d = %v", i, v)
+		}
+	}
+}

@@ -436,12 +436,29 @@ func (db *DB) background() {
 	defer t.Stop()
 	clockTick := time.NewTicker(time.Second)
 	defer clockTick.Stop()
+	var compactTick <-chan time.Time
+	if !db.opts.NoBackgroundCompaction {
+		ct := time.NewTicker(db.opts.CompactEvery)
+		defer ct.Stop()
+		compactTick = ct.C
+	}
 	for {
 		select {
 		case <-db.stop:
 			return
 		case <-clockTick.C:
 			db.clock.resync()
+			continue
+		case <-compactTick:
+			if db.failed.Load() != nil {
+				continue
+			}
+			st, err := db.compactPaced(db.stop)
+			if err != nil {
+				db.fail(fmt.Errorf("background compaction: %w", err))
+				continue
+			}
+			db.lastCompaction.Store(&st)
 			continue
 		case <-db.ckptReq:
 		case <-t.C:
@@ -584,9 +601,7 @@ func (db *DB) Compact() error {
 		db.fail(err)
 		return err
 	}
-	db.ckptMu.Lock()
 	st, err := db.compactChunks()
-	db.ckptMu.Unlock()
 	if err != nil {
 		db.fail(fmt.Errorf("compact: %w", err))
 		return fmt.Errorf("engine: compact: %w", err)

@@ -59,6 +59,14 @@ type Options struct {
 	// CacheSize is pebble's block cache size (default 32 MiB).
 	CacheSize int64
 
+	// CompactEvery is how often the background compaction runs (default
+	// 10 minutes): it merges overlapping and small chunks and applies
+	// Retention, paced to use at most half of one core.
+	CompactEvery time.Duration
+	// NoBackgroundCompaction turns the background compaction off (Compact
+	// still works).
+	NoBackgroundCompaction bool
+
 	// RepairWAL cuts the log at a corruption found in its middle, keeping
 	// everything before it, instead of refusing to open.
 	RepairWAL bool
@@ -95,6 +103,8 @@ func (o *Options) Validate() error {
 		return errors.New("engine: options: CheckpointBytes is negative")
 	case o.CheckpointEvery < 0:
 		return errors.New("engine: options: CheckpointEvery is negative")
+	case o.CompactEvery < 0:
+		return errors.New("engine: options: CompactEvery is negative")
 	case o.WALSegmentSize < 0:
 		return errors.New("engine: options: WALSegmentSize is negative")
 	case o.CacheSize < 0:
@@ -120,6 +130,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.CheckpointEvery == 0 {
 		r.CheckpointEvery = 5 * time.Minute
+	}
+	if r.CompactEvery == 0 {
+		r.CompactEvery = 10 * time.Minute
 	}
 	if r.WALSegmentSize == 0 {
 		r.WALSegmentSize = 64 << 20
