@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -363,8 +362,6 @@ func TestReadErrorFailsOnlyThatQuery(t *testing.T) {
 		t.Fatalf("query after reads recover: %d values, %v", len(vs), err)
 	}
 }
-
-var _ sync.Mutex
 
 // TestCrashDuringRecovery crashes the recovery itself, at each operation of
 // opening a crashed store (log replay, torn-tail repair, first

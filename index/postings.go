@@ -355,8 +355,7 @@ func (p *Postings) applyLocked(res *roaring.Bitmap, m Matcher) {
 	emptyMatches := m.Matches("")
 	if emptyMatches {
 		// Remove series whose (non-empty) value does not match.
-		for v, bm := range p.valuesFor(m, vals, false) {
-			_ = v
+		for _, bm := range p.valuesFor(m, vals, false) {
 			res.AndNot(bm)
 		}
 		return

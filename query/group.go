@@ -433,7 +433,7 @@ func (e *evaluator) rows() []Row {
 					case Increase:
 						out[j] = w.increase
 					case Rate:
-						out[j] = w.increase / e.windowSeconds(s, g)
+						out[j] = w.increase / e.windowSeconds(g)
 					default:
 						out[j], _ = w.sc.result(a)
 					}
@@ -462,7 +462,7 @@ func (e *evaluator) rows() []Row {
 	return rows
 }
 
-func (e *evaluator) windowSeconds(start int64, g *group) float64 {
+func (e *evaluator) windowSeconds(g *group) float64 {
 	q := e.q
 	if q.step != 0 {
 		return float64(q.step) / 1e9
@@ -470,7 +470,6 @@ func (e *evaluator) windowSeconds(start int64, g *group) float64 {
 	if q.mint != math.MinInt64 && q.maxt != math.MaxInt64 {
 		return (float64(q.maxt) - float64(q.mint) + 1) / 1e9
 	}
-	_ = start
 	if g.maxT > g.minT {
 		return (float64(g.maxT) - float64(g.minT)) / 1e9
 	}
