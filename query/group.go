@@ -218,18 +218,7 @@ func (e *evaluator) groupFor(name string, labels []Label) *group {
 		}
 	case len(q.groupBy) > 0:
 		for _, n := range q.groupBy {
-			v := ""
-			if n == index.MetricNameLabel {
-				v = name
-			} else {
-				for _, l := range labels {
-					if l.Name == n {
-						v = l.Value
-						break
-					}
-				}
-			}
-			b = append(b, v...)
+			b = append(b, labelValue(name, labels, n)...)
 			b = append(b, 0xFF)
 		}
 	}
@@ -243,17 +232,7 @@ func (e *evaluator) groupFor(name string, labels []Label) *group {
 		ls = append([]Label{{Name: index.MetricNameLabel, Value: name}}, labels...)
 	case len(q.groupBy) > 0:
 		for _, n := range q.groupBy {
-			v := ""
-			if n == index.MetricNameLabel {
-				v = name
-			} else {
-				for _, l := range labels {
-					if l.Name == n {
-						v = l.Value
-					}
-				}
-			}
-			if v != "" {
+			if v := labelValue(name, labels, n); v != "" {
 				ls = append(ls, Label{Name: n, Value: v})
 			}
 		}
@@ -263,6 +242,20 @@ func (e *evaluator) groupFor(name string, labels []Label) *group {
 	e.groups[string(b)] = g
 	e.order = append(e.order, string(b))
 	return g
+}
+
+// labelValue returns the value of label n of a series ("" if absent);
+// index.MetricNameLabel gives the metric name.
+func labelValue(name string, labels []Label, n string) string {
+	if n == index.MetricNameLabel {
+		return name
+	}
+	for _, l := range labels {
+		if l.Name == n {
+			return l.Value
+		}
+	}
+	return ""
 }
 
 func (e *evaluator) win(g *group, start int64) *window {
