@@ -6,9 +6,11 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +34,11 @@ const (
 func crashValue(g, i int) float64 { return float64(g)*1e9 + float64(i) + 0.25 }
 func crashTS(i int) int64         { return 1_700_000_000_000_000_000 + int64(i)*1_000_000 }
 
+// crashTSOutOfOrder is the timestamp of write i in the out-of-order
+// variant: each block of 64 writes goes backwards in time, so chunks
+// overlap and compactions have work.
+func crashTSOutOfOrder(i int) int64 { return crashTS(i/64*64 + 63 - i%64) }
+
 // TestCrashChild is the writer process of TestCrashKill9: it writes
 // sequential points from several goroutines and reports each acknowledged
 // write on stdout.
@@ -41,6 +48,10 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("crash child process only")
 	}
 	mode, _ := strconv.Atoi(os.Getenv("EVENTMETRICS_CRASH_MODE"))
+	tsOf := crashTS
+	if os.Getenv("EVENTMETRICS_CRASH_OOO") != "" {
+		tsOf = crashTSOutOfOrder
+	}
 	db, err := engine.Open(dir, &engine.Options{
 		Sync:            engine.SyncMode(mode),
 		SyncEvery:       crashSyncEvery,
@@ -62,6 +73,10 @@ func TestCrashChild(t *testing.T) {
 				fmt.Println("ERR compact", err)
 				os.Exit(6)
 			}
+			out.Lock()
+			fmt.Fprintf(w, "c %d\n", db.LastCompaction().ChunksMerged)
+			w.Flush()
+			out.Unlock()
 		}
 	}()
 	var wg sync.WaitGroup
@@ -80,7 +95,7 @@ func TestCrashChild(t *testing.T) {
 				start = int(n)
 			}
 			for i := start; ; i++ {
-				if err := s.ObserveAtNanos(crashTS(i), crashValue(g, i)); err != nil {
+				if err := s.ObserveAtNanos(tsOf(i), crashValue(g, i)); err != nil {
 					fmt.Println("ERR", err)
 					os.Exit(5)
 				}
@@ -100,12 +115,35 @@ func TestCrashKill9(t *testing.T) {
 		rounds = 3
 	}
 	for _, mode := range []engine.SyncMode{engine.SyncAlways, engine.SyncInterval} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(mode.String(), func(t *testing.T) { crashRounds(t, mode, rounds, false) })
+	}
+	// Out-of-order writes under constant compaction: kills land inside
+	// merges of overlapping chunks.
+	t.Run("always-out-of-order", func(t *testing.T) { crashRounds(t, engine.SyncAlways, rounds, true) })
+}
+
+func crashRounds(t *testing.T, mode engine.SyncMode, rounds int, ooo bool) {
+	var merged atomic.Int64 // chunks merged by the child's compactions
+	defer func() {
+		t.Logf("the children's compactions merged %d chunks", merged.Load())
+		if ooo && merged.Load() == 0 && !t.Failed() {
+			t.Errorf("no compaction merged anything: the kills never met one")
+		}
+	}()
+	tsOf := crashTS
+	if ooo {
+		tsOf = crashTSOutOfOrder
+	}
+	{
+		{
 			rng := testutil.Rand(t)
 			dir := t.TempDir()
 			for round := 0; round < rounds; round++ {
 				cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
 				cmd.Env = append(os.Environ(), "EVENTMETRICS_CRASH_DIR="+dir, "EVENTMETRICS_CRASH_MODE="+strconv.Itoa(int(mode)))
+				if ooo {
+					cmd.Env = append(cmd.Env, "EVENTMETRICS_CRASH_OOO=1")
+				}
 				stdout, _ := cmd.StdoutPipe()
 				cmd.Stderr = os.Stderr
 				if err := cmd.Start(); err != nil {
@@ -122,6 +160,11 @@ func TestCrashKill9(t *testing.T) {
 					sc := bufio.NewScanner(stdout)
 					for sc.Scan() {
 						f := strings.Fields(sc.Text())
+						if len(f) == 2 && f[0] == "c" {
+							n, _ := strconv.Atoi(f[1])
+							merged.Add(int64(n))
+							continue
+						}
 						if len(f) != 2 {
 							t.Errorf("child said %q", sc.Text())
 							continue
@@ -147,11 +190,21 @@ func TestCrashKill9(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					// Exactly 0..n-1, each once, bit-exact: no duplicate, no hole,
-					// nothing never written.
-					for i := range vs {
-						if ts[i] != crashTS(i) || math.Float64bits(vs[i]) != math.Float64bits(crashValue(g, i)) {
-							t.Fatalf("round %d writer %d: point %d is (%d, %v), want (%d, %v)", round, g, i, ts[i], vs[i], crashTS(i), crashValue(g, i))
+					// Exactly writes 0..n-1, each once, bit-exact: no duplicate,
+					// no hole, nothing never written. (Writes are identified by
+					// their value; the survivors of a crash are a prefix of the
+					// log, so a prefix of each writer's writes.)
+					idx := make([]int, len(vs))
+					for k := range vs {
+						idx[k] = int(vs[k] - float64(g)*1e9)
+						if math.Float64bits(vs[k]) != math.Float64bits(crashValue(g, idx[k])) || ts[k] != tsOf(idx[k]) {
+							t.Fatalf("round %d writer %d: stored point (%d, %v) was never written", round, g, ts[k], vs[k])
+						}
+					}
+					slices.Sort(idx)
+					for i := range idx {
+						if idx[i] != i {
+							t.Fatalf("round %d writer %d: write %d is missing or doubled (found %d at rank %d)", round, g, i, idx[i], i)
 						}
 					}
 					// Every acknowledged point is there (for SyncInterval: those
@@ -173,7 +226,7 @@ func TestCrashKill9(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-		})
+		}
 	}
 }
 
