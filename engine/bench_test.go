@@ -278,7 +278,7 @@ func BenchmarkAppendWhileCompacting(b *testing.B) {
 				elapsed += time.Since(start)
 				n += len(pts)
 				b.StopTimer()
-				merged += db.LastCompaction().ChunksMerged
+				merged += db.CompactionTotals().ChunksMerged
 				db.Close()
 				db = open(b, dir, &engine.Options{NoBackgroundCompaction: true})
 				if err := db.Compact(); err != nil {

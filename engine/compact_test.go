@@ -193,10 +193,10 @@ func TestBackgroundCompaction(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for db.LastCompaction().ChunksMerged == 0 && time.Now().Before(deadline) {
+	for db.CompactionTotals().ChunksMerged == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	st := db.LastCompaction()
+	st := db.CompactionTotals()
 	if st.ChunksMerged == 0 {
 		t.Fatal("the background compaction merged nothing")
 	}

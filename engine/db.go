@@ -87,8 +87,10 @@ type DB struct {
 	failed   atomic.Pointer[error]
 	failedCh chan struct{} // closed when failed is set
 	// corruptions counts damage pebble found in its tables while reading.
-	corruptions    atomic.Int64
-	lastCompaction atomic.Pointer[CompactStats]
+	corruptions     atomic.Int64
+	lastCompaction  atomic.Pointer[CompactStats]
+	compactTotalsMu sync.Mutex
+	compactTotals   CompactStats // guarded by compactTotalsMu
 
 	ckptReq  chan struct{}
 	encReq   chan struct{}
@@ -458,7 +460,7 @@ func (db *DB) background() {
 				db.fail(fmt.Errorf("background compaction: %w", err))
 				continue
 			}
-			db.lastCompaction.Store(&st)
+			db.recordCompaction(st)
 			continue
 		case <-db.ckptReq:
 		case <-t.C:
@@ -609,16 +611,33 @@ func (db *DB) Compact() error {
 	if err := db.pdb.Compact(context.Background(), []byte{prefixChunk}, []byte{prefixChunkHdr + 1}, true); err != nil {
 		return fmt.Errorf("engine: compact store: %w", err)
 	}
-	db.lastCompaction.Store(&st)
+	db.recordCompaction(st)
 	return db.Err()
 }
 
-// LastCompaction reports what the last Compact did (zero before the first).
+// LastCompaction reports what the last compaction (Compact, or a
+// background run) did; zero before the first.
 func (db *DB) LastCompaction() CompactStats {
 	if p := db.lastCompaction.Load(); p != nil {
 		return *p
 	}
 	return CompactStats{}
+}
+
+// CompactionTotals sums what every compaction since Open did.
+func (db *DB) CompactionTotals() CompactStats {
+	db.compactTotalsMu.Lock()
+	defer db.compactTotalsMu.Unlock()
+	return db.compactTotals
+}
+
+// recordCompaction keeps the stats of a finished compaction.
+func (db *DB) recordCompaction(st CompactStats) {
+	db.lastCompaction.Store(&st)
+	db.compactTotalsMu.Lock()
+	db.compactTotals.add(st)
+	db.compactTotals.Duration += st.Duration
+	db.compactTotalsMu.Unlock()
 }
 
 // Dir returns the directory of the DB.
