@@ -272,6 +272,11 @@ func readString(b []byte, max int) (string, []byte, error) {
 	if w <= 0 {
 		return "", nil, errors.New("bad length")
 	}
+	if w > 1 && b[w-1] == 0 {
+		// A non-minimal varint (trailing zero group) would let two byte
+		// strings name one series.
+		return "", nil, errors.New("non-minimal length")
+	}
 	b = b[w:]
 	if n > uint64(max) || n > uint64(len(b)) {
 		return "", nil, fmt.Errorf("length %d out of range", n)
