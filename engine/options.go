@@ -54,7 +54,8 @@ type Options struct {
 	CheckpointEvery time.Duration
 	// WALSegmentSize is the size of one log segment (default 64 MiB).
 	WALSegmentSize int64
-	// MemTableSize is pebble's memtable size (default 32 MiB).
+	// MemTableSize is pebble's memtable size (default 8 MiB: checkpoints are
+	// small and frequent, and a smaller memtable lowers peak memory).
 	MemTableSize uint64
 	// CacheSize is pebble's block cache size (default 32 MiB).
 	CacheSize int64
