@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventmetrics/eventmetrics/bench/workload"
 	"github.com/eventmetrics/eventmetrics/engine"
 	"github.com/eventmetrics/eventmetrics/query"
 )
@@ -26,7 +27,7 @@ func (s *suite) appendCases() []benchCase {
 				name := fmt.Sprintf("%v/writers=%d/%s", kind, writers, m.name)
 				cases = append(cases, benchCase{name, func(b *testing.B) {
 					d := s.std(kind)
-					shards := split(d.pts, writers)
+					shards := workload.Split(d.pts, writers)
 					b.ReportAllocs()
 					var appendTime, closeTime time.Duration
 					var bytes, dataBytes, compacted int64

@@ -173,28 +173,8 @@ func handles(tb testing.TB, db *engine.DB, d *dataset) []*engine.Series {
 	return hs
 }
 
-// shard is the share of the points of one writer: the points of the series
-// s with s % writers == w, in generation order, cut into batches.
-type shard struct {
-	series []int32
-	ts     []int64
-	vs     []float64
-}
-
-func split(pts []workload.Point, writers int) []shard {
-	sh := make([]shard, writers)
-	for i := range sh {
-		n := len(pts)/writers + 1
-		sh[i] = shard{make([]int32, 0, n), make([]int64, 0, n), make([]float64, 0, n)}
-	}
-	for _, p := range pts {
-		w := &sh[p.Series%writers]
-		w.series = append(w.series, int32(p.Series))
-		w.ts = append(w.ts, p.T)
-		w.vs = append(w.vs, p.V)
-	}
-	return sh
-}
+// shard is the share of one writer (see workload.Split).
+type shard = workload.Shard
 
 // ingest writes every shard from its own goroutine through db.Append in
 // batches of batch points.
@@ -205,9 +185,9 @@ func ingest(db *engine.DB, hs []*engine.Series, shards []shard, batch int) error
 		wg.Go(func() {
 			sh := &shards[w]
 			var bt engine.Batch
-			for i, s := range sh.series {
-				bt.Add(hs[s], sh.ts[i], sh.vs[i])
-				if bt.Len() == batch || i == len(sh.series)-1 {
+			for i, s := range sh.Series {
+				bt.Add(hs[s], sh.T[i], sh.V[i])
+				if bt.Len() == batch || i == len(sh.Series)-1 {
 					if err := db.Append(&bt); err != nil {
 						errs[w] = err
 						return

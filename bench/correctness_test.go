@@ -25,7 +25,7 @@ func TestQueriesMatchTruth(t *testing.T) {
 					// Small chunks, so that the points span many chunks.
 					opts := &engine.Options{ChunkPoints: 16}
 					db := openDB(t, dir, opts)
-					if err := ingest(db, handles(t, db, d), split(pts, writers), 1000); err != nil {
+					if err := ingest(db, handles(t, db, d), workload.Split(pts, writers), 1000); err != nil {
 						t.Fatal(err)
 					}
 					check := func(state string) {

@@ -39,7 +39,7 @@ func (s *suite) fixture(b *testing.B, kind workload.Kind, stored bool) *fixture 
 		b.Fatal(err)
 	}
 	db := openDB(b, dir, nil)
-	if err := ingest(db, handles(b, db, d), split(d.pts, 1), s.sz.batch); err != nil {
+	if err := ingest(db, handles(b, db, d), workload.Split(d.pts, 1), s.sz.batch); err != nil {
 		b.Fatal(err)
 	}
 	if stored {

@@ -20,13 +20,8 @@ type load struct {
 	n       int
 }
 
-// shard is the share of one writer: the points of the series s with
-// s % writers == w, in generation (global round-robin) order.
-type shard struct {
-	series []int32
-	ts     []int64 // Unix ns
-	vs     []float64
-}
+// shard is the share of one writer (see workload.Split).
+type shard = workload.Shard
 
 func newLoad(cfg workload.Config, writers []int) *load {
 	start := time.Now()
@@ -35,24 +30,9 @@ func newLoad(cfg workload.Config, writers []int) *load {
 	l.td = truth.New(cfg, pts)
 	l.want = l.td.All()
 	for _, w := range writers {
-		l.shards[w] = split(pts, w)
+		l.shards[w] = workload.Split(pts, w)
 	}
 	return l
-}
-
-func split(pts []workload.Point, writers int) []shard {
-	sh := make([]shard, writers)
-	for i := range sh {
-		n := len(pts)/writers + 1
-		sh[i] = shard{make([]int32, 0, n), make([]int64, 0, n), make([]float64, 0, n)}
-	}
-	for _, p := range pts {
-		w := &sh[p.Series%writers]
-		w.series = append(w.series, int32(p.Series))
-		w.ts = append(w.ts, p.T)
-		w.vs = append(w.vs, p.V)
-	}
-	return sh
 }
 
 // stepper keeps writers in step: a writer starts its batch k only once

@@ -47,11 +47,11 @@ func (e *em) ingest(shards []shard, batch int) (float64, error) {
 		}
 		var bt engine.Batch
 		k := 0
-		for lo := 0; lo < len(sh.series); lo += batch {
+		for lo := 0; lo < len(sh.Series); lo += batch {
 			st.wait(w, k)
-			hi := min(lo+batch, len(sh.series))
+			hi := min(lo+batch, len(sh.Series))
 			for i := lo; i < hi; i++ {
-				bt.Add(hs[sh.series[i]], sh.ts[i], sh.vs[i])
+				bt.Add(hs[sh.Series[i]], sh.T[i], sh.V[i])
 			}
 			if err := e.db.Append(&bt); err != nil {
 				return fmt.Errorf("eventmetrics: writer %d: %w", w, err)

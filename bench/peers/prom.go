@@ -61,19 +61,19 @@ func (p *prom) ingest(shards []shard, batch int) (float64, error) {
 		lbls := make([]labels.Labels, p.l.cfg.Series)
 		refs := make([]storage.SeriesRef, p.l.cfg.Series)
 		k := 0
-		for lo := 0; lo < len(sh.series); lo += batch {
+		for lo := 0; lo < len(sh.Series); lo += batch {
 			st.wait(w, k)
-			hi := min(lo+batch, len(sh.series))
+			hi := min(lo+batch, len(sh.Series))
 			app := p.db.Appender(ctx)
 			for i := lo; i < hi; i++ {
-				s := sh.series[i]
+				s := sh.Series[i]
 				if refs[s] == 0 {
 					lbls[s] = promLabels(p.l.cfg, int(s))
 				}
-				ref, err := app.Append(refs[s], lbls[s], sh.ts[i]/1e6, sh.vs[i])
+				ref, err := app.Append(refs[s], lbls[s], sh.T[i]/1e6, sh.V[i])
 				if err != nil {
 					app.Rollback()
-					return fmt.Errorf("prometheus: writer %d: append series %d at %d: %w", w, s, sh.ts[i]/1e6, err)
+					return fmt.Errorf("prometheus: writer %d: append series %d at %d: %w", w, s, sh.T[i]/1e6, err)
 				}
 				refs[s] = ref
 			}

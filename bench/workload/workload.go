@@ -256,3 +256,28 @@ func Collect(cfg Config) ([]Point, Config) {
 		pts = append(pts, p)
 	}
 }
+
+// Shard is the share of one of several writers: the points of the series
+// s with s % writers == w, in generation order.
+type Shard struct {
+	Series []int32
+	T      []int64 // Unix ns
+	V      []float64
+}
+
+// Split deals pts out to writers shards (each writer owns whole series, so
+// each series' points keep their order).
+func Split(pts []Point, writers int) []Shard {
+	sh := make([]Shard, writers)
+	for i := range sh {
+		n := len(pts)/writers + 1
+		sh[i] = Shard{make([]int32, 0, n), make([]int64, 0, n), make([]float64, 0, n)}
+	}
+	for _, p := range pts {
+		w := &sh[p.Series%writers]
+		w.Series = append(w.Series, int32(p.Series))
+		w.T = append(w.T, p.T)
+		w.V = append(w.V, p.V)
+	}
+	return sh
+}
