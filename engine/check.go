@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -17,6 +18,7 @@ import (
 type CheckReport struct {
 	Series   int      // series entries
 	Chunks   int      // chunks verified
+	Blocks   int      // cold blocks verified (their chunks count in Chunks)
 	Points   int64    // points in them
 	Postings int      // postings lists
 	Problems []string // every inconsistency or damaged entry found (empty: all good)
@@ -102,7 +104,7 @@ func (db *DB) Check() (*CheckReport, error) {
 			}
 			postings[index.PostingKey{Name: string(k[1 : 1+sep]), Value: string(k[2+sep:])}] = append([]byte(nil), v...)
 			r.Postings++
-		case prefixChunk, prefixChunkHdr:
+		case prefixChunk, prefixChunkHdr, prefixBlockHdr, prefixBlockData:
 			// Verified below, header and payload side by side.
 		default:
 			r.problem("unknown key kind %#x (key %x)", k[0], k)
@@ -160,10 +162,47 @@ func (db *DB) Check() (*CheckReport, error) {
 	return r, nil
 }
 
-// checkChunks walks chunk headers (0x06) and payloads (0x05) side by side:
-// both key spaces use the same suffix (id, minT, seq), so they pair up in
-// order.
+// checkChunk verifies one chunk's bytes (header h, payload p) against its
+// key.
+func (c *chunkChecker) check(id uint64, minT int64, seq uint64, h, p []byte) {
+	r := c.r
+	c.full = append(append(c.full[:0], h...), p...)
+	hdr, t2, v2, err := encode.DecodeAll(c.full, c.ts[:0], c.vs[:0])
+	c.ts, c.vs = t2, v2
+	switch {
+	case err != nil:
+		r.problem("chunk of series %d at %d (seq %d): %v", id, minT, seq, err)
+	case hdr.MinT != minT || hdr.Size != len(c.full) || hdr.HeaderSize != len(h):
+		r.problem("chunk of series %d at %d (seq %d): header says it starts at %d with %d+%d bytes (has %d+%d)", id, minT, seq, hdr.MinT, hdr.HeaderSize, hdr.Size-hdr.HeaderSize, len(h), len(p))
+	case uint64(hdr.MaxT-hdr.MinT) > uint64(maxChunkSpan):
+		r.problem("chunk of series %d at %d (seq %d): spans %d ns, more than the format allows", id, minT, seq, hdr.MaxT-hdr.MinT)
+	default:
+		r.Points += int64(hdr.Count)
+	}
+	if _, ok := c.seriesByID[id]; !ok {
+		r.problem("chunk of series %d at %d (seq %d): no such series", id, minT, seq)
+	}
+	r.Chunks++
+}
+
+type chunkChecker struct {
+	r          *CheckReport
+	seriesByID map[uint64]string
+	full       []byte
+	ts         []int64
+	vs         []float64
+}
+
+// checkChunks verifies the cold blocks, then walks chunk headers (0x06) and
+// payloads (0x05) side by side: both key spaces use the same suffix (id,
+// minT, seq), so they pair up in order. A payload without a header must
+// belong to a block whose payloads stay loose.
 func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[uint64]string) error {
+	cc := &chunkChecker{r: r, seriesByID: seriesByID}
+	inBlocks, err := db.checkBlocks(snap, cc)
+	if err != nil {
+		return err
+	}
 	hi, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChunkHdr}, UpperBound: []byte{prefixChunkHdr + 1}})
 	if err != nil {
 		return fmt.Errorf("engine: check: %w", err)
@@ -174,9 +213,6 @@ func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[
 		return fmt.Errorf("engine: check: %w", err)
 	}
 	defer pi.Close()
-	var full []byte
-	var ts []int64
-	var vs []float64
 	hv, pv := hi.First(), pi.First()
 	for hv || pv {
 		if hi.Error() != nil || pi.Error() != nil {
@@ -199,7 +235,16 @@ func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[
 			continue
 		case c > 0:
 			id, minT, seq, _ := parseChunkKey(pi.Key())
-			r.problem("chunk of series %d at %d (seq %d): payload without a header", id, minT, seq)
+			if h, ok := inBlocks[string(pi.Key()[1:])]; ok {
+				delete(inBlocks, string(pi.Key()[1:]))
+				if p, err := pi.ValueAndErr(); err != nil {
+					r.problem("chunk of series %d at %d (seq %d): unreadable: %v", id, minT, seq, err)
+				} else {
+					cc.check(id, minT, seq, h, p)
+				}
+			} else {
+				r.problem("chunk of series %d at %d (seq %d): payload without a header", id, minT, seq)
+			}
 			pv = pi.Next()
 			continue
 		}
@@ -212,23 +257,10 @@ func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[
 		case herr != nil || perr != nil:
 			r.problem("chunk of series %d at %d (seq %d): unreadable: %v %v", id, minT, seq, herr, perr)
 		default:
-			full = append(append(full[:0], h...), p...)
-			hdr, t2, v2, err := encode.DecodeAll(full, ts[:0], vs[:0])
-			ts, vs = t2, v2
-			switch {
-			case err != nil:
-				r.problem("chunk of series %d at %d (seq %d): %v", id, minT, seq, err)
-			case hdr.MinT != minT || hdr.Size != len(full) || hdr.HeaderSize != len(h):
-				r.problem("chunk of series %d at %d (seq %d): header says it starts at %d with %d+%d bytes (has %d+%d)", id, minT, seq, hdr.MinT, hdr.HeaderSize, hdr.Size-hdr.HeaderSize, len(h), len(p))
-			case uint64(hdr.MaxT-hdr.MinT) > uint64(maxChunkSpan):
-				r.problem("chunk of series %d at %d (seq %d): spans %d ns, more than the format allows", id, minT, seq, hdr.MaxT-hdr.MinT)
-			default:
-				r.Points += int64(hdr.Count)
+			if _, dup := inBlocks[string(hi.Key()[1:])]; dup {
+				r.problem("chunk of series %d at %d (seq %d): both loose and in a block", id, minT, seq)
 			}
-			if _, ok := seriesByID[id]; !ok {
-				r.problem("chunk of series %d at %d (seq %d): no such series", id, minT, seq)
-			}
-			r.Chunks++
+			cc.check(id, minT, seq, h, p)
 		}
 		hv, pv = hi.Next(), pi.Next()
 	}
@@ -237,5 +269,84 @@ func (db *DB) checkChunks(snap *pebble.Snapshot, r *CheckReport, seriesByID map[
 			r.problem("reading chunks stopped: %v", err)
 		}
 	}
+	if hi.Error() == nil && pi.Error() == nil {
+		for k := range inBlocks {
+			id, minT, seq, _ := parseChunkKey(append([]byte{prefixChunk}, k...))
+			r.problem("chunk of series %d at %d (seq %d): in a block, but its payload is missing", id, minT, seq)
+		}
+	}
 	return nil
+}
+
+// checkBlocks verifies every cold block and its blob, and returns the
+// headers of the blocks' chunks whose payloads stay under 0x05, by key
+// suffix, for checkChunks to pair.
+func (db *DB) checkBlocks(snap *pebble.Snapshot, cc *chunkChecker) (map[string][]byte, error) {
+	r := cc.r
+	loose := map[string][]byte{}
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixBlockHdr}, UpperBound: []byte{prefixBlockData + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("engine: check: %w", err)
+	}
+	defer it.Close()
+	blobs := map[string]bool{} // blobs some block refers to
+	var body, blobBuf []byte
+	var cs []blockChunk
+	for it.SeekGE([]byte{prefixBlockHdr}); it.Valid() && it.Key()[0] == prefixBlockHdr; it.Next() {
+		id, minT, seq, ok := parseChunkKey(it.Key())
+		if !ok {
+			r.problem("block key %x: malformed", it.Key())
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			r.problem("block of series %d at %d (seq %d): unreadable: %v", id, minT, seq, err)
+			continue
+		}
+		r.Blocks++
+		bk := append([]byte{prefixBlockData}, it.Key()[1:]...)
+		blobs[string(bk)] = true // even if the block is unreadable: one problem, not two
+		if _, ok := cc.seriesByID[id]; !ok {
+			r.problem("block of series %d at %d (seq %d): no such series", id, minT, seq)
+		}
+		bi, err := parseBlockInfo(v)
+		if err == nil {
+			cs, body, err = decodeBlockBody(bi, minT, seq, body, cs[:0])
+		}
+		if err != nil {
+			r.problem("block of series %d at %d (seq %d): %v", id, minT, seq, err)
+			continue
+		}
+		if bi.flags&blockFlagBlob == 0 {
+			for _, m := range cs {
+				k := appendChunkKey(nil, prefixChunk, id, m.hdr.MinT, m.seq)
+				loose[string(k[1:])] = slices.Clone(m.hdrBytes)
+			}
+			continue
+		}
+		bv, closer, err := snap.Get(bk)
+		if err != nil {
+			r.problem("block of series %d at %d (seq %d): blob: %v", id, minT, seq, err)
+			continue
+		}
+		blobBuf, err = decodeBlob(bv, blockPayloadLen(cs), blobBuf)
+		closer.Close()
+		if err != nil {
+			r.problem("block of series %d at %d (seq %d): %v", id, minT, seq, err)
+			continue
+		}
+		for _, m := range cs {
+			cc.check(id, m.hdr.MinT, m.seq, m.hdrBytes, blobBuf[m.payOff:m.payOff+m.hdr.Size-m.hdr.HeaderSize])
+		}
+	}
+	for ; it.Valid(); it.Next() {
+		if !blobs[string(it.Key())] {
+			id, minT, seq, _ := parseChunkKey(it.Key())
+			r.problem("blob of series %d at %d (seq %d) without a block", id, minT, seq)
+		}
+	}
+	if err := it.Error(); err != nil {
+		r.problem("reading blocks stopped: %v", err)
+	}
+	return loose, nil
 }

@@ -14,6 +14,8 @@ const (
 	prefixPostings  byte = 0x04 // 0x04 | label name | 0xFF | value    -> roaring bitmap (portable format)
 	prefixChunk     byte = 0x05 // 0x05 | id (8 BE) | minT (8, BE, sign bit flipped) | seq (8 BE) -> chunk payload
 	prefixChunkHdr  byte = 0x06 // 0x06 | id | minT | seq (as 0x05)                  -> chunk header
+	prefixBlockHdr  byte = 0x07 // 0x07 | id | minT | seq of its first chunk (as 0x05) -> cold block: its chunks' headers
+	prefixBlockData byte = 0x08 // 0x08 | as 0x07                                     -> cold block's payload blob (zstd), when it has one
 )
 
 // Meta keys. Part of the format: do not change.
@@ -44,7 +46,7 @@ func appendChunkKey(dst []byte, prefix byte, id uint64, minT int64, seq uint64) 
 }
 
 func parseChunkKey(k []byte) (id uint64, minT int64, seq uint64, ok bool) {
-	if len(k) != chunkKeyLen || (k[0] != prefixChunk && k[0] != prefixChunkHdr) {
+	if len(k) != chunkKeyLen || k[0] < prefixChunk || k[0] > prefixBlockData {
 		return 0, 0, 0, false
 	}
 	id = binary.BigEndian.Uint64(k[1:])
@@ -61,6 +63,16 @@ func chunkSeekStart(dst []byte, id uint64, t int64) []byte {
 		start = t - maxChunkSpan
 	}
 	return appendChunkKey(dst, prefixChunkHdr, id, start, 0)
+}
+
+// blockSeekStart is the first block key that may hold a chunk of id with
+// points at or after t.
+func blockSeekStart(dst []byte, id uint64, t int64) []byte {
+	start := int64(math.MinInt64)
+	if t > math.MinInt64+maxBlockSpan {
+		start = t - maxBlockSpan
+	}
+	return appendChunkKey(dst, prefixBlockHdr, id, start, 0)
 }
 
 // chunkSeriesEnd is the first header key after every chunk of id whose

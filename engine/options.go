@@ -64,6 +64,11 @@ type Options struct {
 	// 10 minutes): it merges overlapping and small chunks and applies
 	// Retention, paced to use at most half of one core.
 	CompactEvery time.Duration
+	// ColdAfter: chunks whose newest point is older than this are cold;
+	// compaction packs runs of them into blocks (their headers compressed
+	// together with zstd, their payloads too when that saves at least 1/16).
+	// Default 24 hours. Late points into a block's range unpack it again.
+	ColdAfter time.Duration
 	// NoBackgroundCompaction turns the background compaction off (Compact
 	// still works).
 	NoBackgroundCompaction bool
@@ -106,6 +111,8 @@ func (o *Options) Validate() error {
 		return errors.New("engine: options: CheckpointEvery is negative")
 	case o.CompactEvery < 0:
 		return errors.New("engine: options: CompactEvery is negative")
+	case o.ColdAfter < 0:
+		return errors.New("engine: options: ColdAfter is negative")
 	case o.WALSegmentSize < 0:
 		return errors.New("engine: options: WALSegmentSize is negative")
 	case o.CacheSize < 0:
@@ -134,6 +141,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.CompactEvery == 0 {
 		r.CompactEvery = 10 * time.Minute
+	}
+	if r.ColdAfter == 0 {
+		r.ColdAfter = 24 * time.Hour
 	}
 	if r.WALSegmentSize == 0 {
 		r.WALSegmentSize = 64 << 20

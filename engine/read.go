@@ -90,7 +90,17 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, hints query.Hints
 		return fmt.Errorf("engine: select: %w", err)
 	}
 	defer iter.Close()
-	ci := &chunkIter{db: db, iter: iter, mint: mint, maxt: maxt}
+	// Blocks and payloads are read through clones: the same view of the
+	// store as the headers, whatever compactions commit meanwhile.
+	biter, err := iter.Clone(pebble.CloneOptions{IterOptions: &pebble.IterOptions{
+		LowerBound: appendChunkKey(nil, prefixBlockHdr, sels[0].id, math.MinInt64, 0),
+		UpperBound: append([]byte{prefixBlockHdr}, chunkSeriesEnd(nil, sels[len(sels)-1].id, math.MaxInt64)[1:]...),
+	}})
+	if err != nil {
+		return fmt.Errorf("engine: select: %w", err)
+	}
+	defer biter.Close()
+	ci := &chunkIter{db: db, iter: iter, biter: biter, mint: mint, maxt: maxt}
 	defer ci.close()
 	for i := range sels {
 		sl := &sels[i]
@@ -107,14 +117,16 @@ func (db *DB) selectIDs(ids *roaring.Bitmap, mint, maxt int64, hints query.Hints
 	return nil
 }
 
-// chunkIter yields the chunks of one series: first those in pebble (in key
-// order, skipping any with a fresher copy in memory), then the head's. It
-// reads chunk headers only; Data fetches a chunk's payload when the points
-// are needed.
+// chunkIter yields the chunks of one series: first those in cold blocks,
+// then the loose ones in pebble (in key order, skipping any with a fresher
+// copy in memory), then the head's. It reads chunk headers only; Data
+// fetches a chunk's payload when the points are needed.
 type chunkIter struct {
 	db         *DB
 	iter       *pebble.Iterator // over chunk headers
-	piter      *pebble.Iterator // over chunk payloads, opened on first use
+	biter      *pebble.Iterator // over cold blocks (a clone of iter)
+	piter      *pebble.Iterator // over chunk payloads, cloned on first use
+	xiter      *pebble.Iterator // over block blobs, cloned on first use
 	mint, maxt int64
 	id         uint64
 	head       *headSnapshot
@@ -122,13 +134,25 @@ type chunkIter struct {
 	start      []byte
 	pkey       []byte
 	scratch    []byte
-	phase      int // 0 = not started, 1 = pebble, 2 = sealed, 3 = cur, 4 = ooo, 5 = done
+	phase      int // see next
 	idx        int
 	mem        *memChunk // the current chunk, when from memory
 	cur        query.Chunk
 	err        error
 	tts        []int64 // scratch for chunks trimmed at the retention cutoff
 	tvs        []float64
+
+	// The current block (phase 1).
+	bkey     []byte
+	bflags   byte
+	bchunks  []blockChunk
+	bidx     int  // next chunk of bchunks
+	inBlock  bool // the current chunk is bchunks[bidx-1]
+	bbuf     []byte
+	blobKey  []byte // the block whose blob is in blob
+	blob     []byte
+	blobBuf  []byte
+	bstarted bool
 }
 
 // retentionTrim reports whether a chunk starting at minT must be cut at
@@ -170,11 +194,14 @@ func (c *chunkIter) reset(id uint64, h *headSnapshot) {
 	c.start = chunkSeekStart(c.start[:0], id, c.mint)
 	c.end = chunkSeriesEnd(c.end[:0], id, c.maxt)
 	c.phase, c.idx, c.err, c.mem = 0, 0, nil, nil
+	c.bchunks, c.bidx, c.inBlock, c.bstarted = c.bchunks[:0], 0, false, false
 }
 
 func (c *chunkIter) close() {
-	if c.piter != nil {
-		c.piter.Close()
+	for _, it := range []*pebble.Iterator{c.piter, c.xiter} {
+		if it != nil {
+			it.Close()
+		}
 	}
 }
 
@@ -189,8 +216,27 @@ func (c *chunkIter) Data() ([]byte, error) {
 	if c.mem != nil {
 		return c.mem.data, nil
 	}
+	var hdr []byte
+	if c.inBlock {
+		m := &c.bchunks[c.bidx-1]
+		hdr = m.hdrBytes
+		if c.bflags&blockFlagBlob != 0 {
+			blob, err := c.blockBlob()
+			if err != nil {
+				return nil, err
+			}
+			c.scratch = append(append(c.scratch[:0], hdr...), blob[m.payOff:m.payOff+m.hdr.Size-m.hdr.HeaderSize]...)
+			return c.scratch, nil
+		}
+	} else {
+		h, err := c.iter.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, c.cur.MinT, err)
+		}
+		hdr = h
+	}
 	if c.piter == nil {
-		it, err := c.db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}})
+		it, err := c.iter.Clone(pebble.CloneOptions{IterOptions: &pebble.IterOptions{LowerBound: []byte{prefixChunk}, UpperBound: []byte{prefixChunk + 1}}})
 		if err != nil {
 			return nil, fmt.Errorf("engine: read chunk of series %d: %w", c.id, err)
 		}
@@ -207,12 +253,104 @@ func (c *chunkIter) Data() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, c.cur.MinT, err)
 	}
-	h, err := c.iter.ValueAndErr()
-	if err != nil {
-		return nil, fmt.Errorf("engine: read chunk of series %d at %d: %w", c.id, c.cur.MinT, err)
-	}
-	c.scratch = append(append(c.scratch[:0], h...), p...)
+	c.scratch = append(append(c.scratch[:0], hdr...), p...)
 	return c.scratch, nil
+}
+
+// blockBlob returns the decompressed payloads of the current block (kept
+// while the iterator stays in that block).
+func (c *chunkIter) blockBlob() ([]byte, error) {
+	if c.blob != nil && bytes.Equal(c.blobKey, c.bkey) {
+		return c.blob, nil
+	}
+	if c.xiter == nil {
+		it, err := c.iter.Clone(pebble.CloneOptions{IterOptions: &pebble.IterOptions{LowerBound: []byte{prefixBlockData}, UpperBound: []byte{prefixBlockData + 1}}})
+		if err != nil {
+			return nil, fmt.Errorf("engine: read block of series %d: %w", c.id, err)
+		}
+		c.xiter = it
+	}
+	c.pkey = append(append(c.pkey[:0], prefixBlockData), c.bkey[1:]...)
+	if !c.xiter.SeekGE(c.pkey) || !bytes.Equal(c.xiter.Key(), c.pkey) {
+		if err := c.xiter.Error(); err != nil {
+			return nil, fmt.Errorf("engine: read block of series %d: %w", c.id, err)
+		}
+		return nil, fmt.Errorf("engine: block of series %d at %d has no blob: %w", c.id, c.bchunks[0].hdr.MinT, encode.ErrCorrupt)
+	}
+	v, err := c.xiter.ValueAndErr()
+	if err != nil {
+		return nil, fmt.Errorf("engine: read block of series %d: %w", c.id, err)
+	}
+	c.blob = nil
+	b, err := decodeBlob(v, blockPayloadLen(c.bchunks), c.blobBuf)
+	c.blobBuf = b
+	if err != nil {
+		return nil, fmt.Errorf("engine: block of series %d at %d: %w", c.id, c.bchunks[0].hdr.MinT, err)
+	}
+	c.blob, c.blobKey = b, append(c.blobKey[:0], c.bkey...)
+	return c.blob, nil
+}
+
+// nextBlockChunk moves to the next chunk of a cold block that may hold
+// points in range, reading the next block when one is used up. It returns
+// false when the series has no more blocks (or on error).
+func (c *chunkIter) nextBlockChunk() bool {
+	for {
+		for c.bidx < len(c.bchunks) {
+			m := &c.bchunks[c.bidx]
+			c.bidx++
+			if m.hdr.MaxT < c.mint || m.hdr.MinT > c.maxt || c.head.inMemory(m.seq) {
+				continue
+			}
+			c.mem, c.inBlock = nil, true
+			c.cur = query.Chunk{Seq: m.seq, MinT: m.hdr.MinT, MaxT: m.hdr.MaxT, Encoded: true, Header: m.hdr}
+			return true
+		}
+		var valid bool
+		if !c.bstarted {
+			c.bstarted = true
+			c.pkey = blockSeekStart(c.pkey[:0], c.id, c.mint)
+			valid = c.biter.SeekGE(c.pkey)
+		} else {
+			valid = c.biter.Next()
+		}
+		if valid {
+			c.pkey = append(append(c.pkey[:0], prefixBlockHdr), c.end[1:]...)
+			valid = bytes.Compare(c.biter.Key(), c.pkey) < 0
+		}
+		if !valid {
+			if err := c.biter.Error(); err != nil {
+				c.err = fmt.Errorf("engine: read blocks of series %d: %w", c.id, err)
+			}
+			return false
+		}
+		_, minT, seq, ok := parseChunkKey(c.biter.Key())
+		if !ok {
+			c.err = fmt.Errorf("engine: corrupt block key %x", c.biter.Key())
+			return false
+		}
+		v, err := c.biter.ValueAndErr()
+		if err != nil {
+			c.err = fmt.Errorf("engine: read block of series %d at %d: %w", c.id, minT, err)
+			return false
+		}
+		bi, err := parseBlockInfo(v)
+		if err != nil {
+			c.err = fmt.Errorf("engine: block of series %d at %d (seq %d): %w", c.id, minT, seq, err)
+			return false
+		}
+		c.bchunks, c.bidx = c.bchunks[:0], 0
+		if bi.maxT < c.mint {
+			continue
+		}
+		c.bkey = append(c.bkey[:0], c.biter.Key()...)
+		c.bflags = bi.flags
+		c.bchunks, c.bbuf, err = decodeBlockBody(bi, minT, seq, c.bbuf, c.bchunks)
+		if err != nil {
+			c.err = fmt.Errorf("engine: block of series %d at %d (seq %d): %w", c.id, minT, seq, err)
+			return false
+		}
+	}
 }
 
 func (c *chunkIter) Next() bool {
@@ -236,11 +374,19 @@ func (c *chunkIter) next() bool {
 	}
 	for {
 		switch c.phase {
-		case 0, 1:
+		case 0: // cold blocks
+			if c.nextBlockChunk() {
+				return true
+			}
+			if c.err != nil {
+				return false
+			}
+			c.phase, c.inBlock = 1, false
+		case 1, 2: // loose chunks in pebble
 			var valid bool
-			if c.phase == 0 {
+			if c.phase == 1 {
 				valid = c.iter.SeekGE(c.start)
-				c.phase = 1
+				c.phase = 2
 			} else {
 				valid = c.iter.Next()
 			}
@@ -249,7 +395,7 @@ func (c *chunkIter) next() bool {
 					c.err = fmt.Errorf("engine: read chunks of series %d: %w", c.id, err)
 					return false
 				}
-				c.phase = 2
+				c.phase = 3
 				continue
 			}
 			_, minT, seq, ok := parseChunkKey(c.iter.Key())
@@ -277,10 +423,10 @@ func (c *chunkIter) next() bool {
 			if h.MaxT < c.mint {
 				continue
 			}
-			c.mem = nil
+			c.mem, c.inBlock = nil, false
 			c.cur = query.Chunk{Seq: seq, MinT: h.MinT, MaxT: h.MaxT, Encoded: true, Header: h}
 			return true
-		case 2:
+		case 3: // sealed chunks in memory
 			if c.idx < len(c.head.sealed) {
 				m := &c.head.sealed[c.idx]
 				c.idx++
@@ -296,16 +442,16 @@ func (c *chunkIter) next() bool {
 				c.cur = query.Chunk{Seq: m.seq, MinT: m.minT, MaxT: m.maxT, Encoded: true, Header: m.hdr}
 				return true
 			}
-			c.phase = 3
-		case 3:
 			c.phase = 4
+		case 4: // open chunk
+			c.phase = 5
 			if ts := c.head.curTS; len(ts) > 0 {
 				c.mem = nil
 				c.cur = query.Chunk{Seq: c.head.curSeq, MinT: ts[0], MaxT: ts[len(ts)-1], TS: ts, VS: c.head.curVS}
 				return true
 			}
-		case 4:
-			c.phase = 5
+		case 5: // out-of-order buffer
+			c.phase = 6
 			if ts := c.head.oooTS; len(ts) > 0 {
 				c.mem = nil
 				c.cur = query.Chunk{Seq: math.MaxUint64, MinT: ts[0], MaxT: ts[len(ts)-1], TS: ts, VS: c.head.oooVS}
