@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventmetrics/eventmetrics/encode"
 	"github.com/eventmetrics/eventmetrics/index"
+	"github.com/eventmetrics/eventmetrics/query"
 )
 
 // CheckReport is what Check found.
@@ -19,6 +20,7 @@ type CheckReport struct {
 	Series   int      // series entries
 	Chunks   int      // chunks verified
 	Blocks   int      // cold blocks verified (their chunks count in Chunks)
+	Rollups  int      // blocks' rollups verified against their points
 	Points   int64    // points in them
 	Postings int      // postings lists
 	Problems []string // every inconsistency or damaged entry found (empty: all good)
@@ -104,7 +106,7 @@ func (db *DB) Check() (*CheckReport, error) {
 			}
 			postings[index.PostingKey{Name: string(k[1 : 1+sep]), Value: string(k[2+sep:])}] = append([]byte(nil), v...)
 			r.Postings++
-		case prefixChunk, prefixChunkHdr, prefixBlockHdr, prefixBlockData:
+		case prefixChunk, prefixChunkHdr, prefixBlockHdr, prefixBlockData, prefixRollup:
 			// Verified below, header and payload side by side.
 		default:
 			r.problem("unknown key kind %#x (key %x)", k[0], k)
@@ -117,6 +119,9 @@ func (db *DB) Check() (*CheckReport, error) {
 		r.problem("%d reads found damaged table blocks since open", n)
 	}
 	if err := db.checkChunks(snap, r, seriesByID); err != nil {
+		return nil, err
+	}
+	if err := db.checkRollups(snap, r); err != nil {
 		return nil, err
 	}
 	for key, id := range byKey {
@@ -349,4 +354,104 @@ func (db *DB) checkBlocks(snap *pebble.Snapshot, cc *chunkChecker) (map[string][
 		r.problem("reading blocks stopped: %v", err)
 	}
 	return loose, nil
+}
+
+// checkRollups verifies that every rollup belongs to a block, decodes, and
+// says exactly what its block's points say (it is rebuilt from them).
+func (db *DB) checkRollups(snap *pebble.Snapshot, r *CheckReport) error {
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRollup}, UpperBound: []byte{prefixRollup + 1}})
+	if err != nil {
+		return fmt.Errorf("engine: check: %w", err)
+	}
+	defer it.Close()
+	get := func(k []byte) ([]byte, bool) {
+		v, closer, err := snap.Get(k)
+		if err != nil {
+			return nil, false
+		}
+		defer closer.Close()
+		return slices.Clone(v), true
+	}
+	var buf []byte
+	for it.First(); it.Valid(); it.Next() {
+		id, minT, seq, ok := parseChunkKey(it.Key())
+		if !ok {
+			r.problem("rollup key %x: malformed", it.Key())
+			continue
+		}
+		r.Rollups++
+		fail := func(format string, args ...any) {
+			r.problem("rollups of the block of series %d at %d (seq %d): %s", id, minT, seq, fmt.Sprintf(format, args...))
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			fail("unreadable: %v", err)
+			continue
+		}
+		var relErr float64
+		var tiers []query.RollupTier
+		if relErr, tiers, buf, err = decodeRollupValue(v, buf); err != nil {
+			fail("%v", err)
+			continue
+		}
+		bk := append([]byte{prefixBlockHdr}, it.Key()[1:]...)
+		bv, ok := get(bk)
+		if !ok {
+			fail("no such block")
+			continue
+		}
+		bi, err := parseBlockInfo(bv)
+		var cs []blockChunk
+		if err == nil {
+			cs, _, err = decodeBlockBody(bi, minT, seq, nil, nil)
+		}
+		if err != nil {
+			continue // the block's own problem is reported by checkBlocks
+		}
+		var blob []byte
+		if bi.flags&blockFlagBlob != 0 {
+			bv, ok := get(append([]byte{prefixBlockData}, it.Key()[1:]...))
+			if !ok {
+				continue
+			}
+			if blob, err = decodeBlob(bv, blockPayloadLen(cs), nil); err != nil {
+				continue
+			}
+		}
+		seqs := make([]uint64, len(cs))
+		chunks := make([][]byte, len(cs))
+		complete := true
+		for i, m := range cs {
+			seqs[i] = m.seq
+			n := m.hdr.Size - m.hdr.HeaderSize
+			if blob != nil {
+				chunks[i] = append(slices.Clone(m.hdrBytes), blob[m.payOff:m.payOff+n]...)
+				continue
+			}
+			p, ok := get(appendChunkKey(nil, prefixChunk, id, m.hdr.MinT, m.seq))
+			if !ok {
+				complete = false
+				break
+			}
+			chunks[i] = append(slices.Clone(m.hdrBytes), p...)
+		}
+		if !complete {
+			continue
+		}
+		widths := make([]int64, len(tiers))
+		for i, t := range tiers {
+			widths[i] = t.Width
+		}
+		want, err := buildRollupBody(seqs, chunks, widths, relErr)
+		if err != nil {
+			continue // a damaged chunk: reported by checkChunks
+		}
+		if !bytes.Equal(want, buf) {
+			fail("they do not match the block's points")
+		}
+	}
+	if err := it.Error(); err != nil {
+		r.problem("reading rollups stopped: %v", err)
+	}
+	return nil
 }

@@ -28,6 +28,7 @@ type CompactStats struct {
 	ChunksBlocked  int   // cold chunks packed into blocks
 	BlocksWritten  int   // cold blocks written
 	BlobsWritten   int   // of them, blocks whose payloads zstd shrank enough to move into a blob
+	RollupsWritten int   // of them, blocks with rollups (Options.Rollups)
 	BlocksExpired  int   // cold blocks removed by retention
 	BlocksOpened   int   // cold blocks unpacked again because late points overlap them
 	BytesBefore    int64 // bytes of the entries rewritten or removed
@@ -93,6 +94,7 @@ func (s *CompactStats) add(o CompactStats) {
 	s.ChunksBlocked += o.ChunksBlocked
 	s.BlocksWritten += o.BlocksWritten
 	s.BlobsWritten += o.BlobsWritten
+	s.RollupsWritten += o.RollupsWritten
 	s.BlocksExpired += o.BlocksExpired
 	s.BlocksOpened += o.BlocksOpened
 	s.BytesBefore += o.BytesBefore
@@ -536,9 +538,14 @@ func (sp *seriesPlan) deleteBlock(bl storedBlock) error {
 	return nil
 }
 
-// removeBlockEntries deletes a block's 0x07 entry and its blob.
+// removeBlockEntries deletes a block's 0x07 entry, its blob and its
+// rollups.
 func (sp *seriesPlan) removeBlockEntries(bl storedBlock) error {
 	if err := sp.b.Delete(bl.key, nil); err != nil {
+		return err
+	}
+	sp.kbuf = append(append(sp.kbuf[:0], prefixRollup), bl.key[1:]...)
+	if err := sp.b.Delete(sp.kbuf, nil); err != nil { // absent when built without rollups: harmless
 		return err
 	}
 	sp.account(false, int(bl.size))
@@ -658,6 +665,20 @@ func (sp *seriesPlan) pack(run []*chunkRef) error {
 		}
 		sp.account(true, len(eb.blob))
 		sp.st.BlobsWritten++
+	}
+	if len(sp.db.opts.Rollups) > 0 {
+		rv, err := buildRollupValue(seqs, chunks, rollupWidths(sp.db.opts.Rollups), sp.db.opts.RollupAccuracy)
+		if err != nil {
+			return fmt.Errorf("engine: compact: rollups of series %d at %d: %w", sp.id, run[0].info.MinT, err)
+		}
+		if rv != nil {
+			sp.kbuf[0] = prefixRollup
+			if err := sp.b.Set(sp.kbuf, rv, nil); err != nil {
+				return err
+			}
+			sp.account(true, len(rv))
+			sp.st.RollupsWritten++
+		}
 	}
 	for _, c := range run {
 		c.wantHdr, c.wantPay = false, eb.blob == nil

@@ -608,7 +608,7 @@ func (db *DB) Compact() error {
 		db.fail(fmt.Errorf("compact: %w", err))
 		return fmt.Errorf("engine: compact: %w", err)
 	}
-	if err := db.pdb.Compact(context.Background(), []byte{prefixChunk}, []byte{prefixBlockData + 1}, true); err != nil {
+	if err := db.pdb.Compact(context.Background(), []byte{prefixChunk}, []byte{prefixRollup + 1}, true); err != nil {
 		return fmt.Errorf("engine: compact store: %w", err)
 	}
 	db.recordCompaction(st)

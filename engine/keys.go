@@ -16,6 +16,7 @@ const (
 	prefixChunkHdr  byte = 0x06 // 0x06 | id | minT | seq (as 0x05)                  -> chunk header
 	prefixBlockHdr  byte = 0x07 // 0x07 | id | minT | seq of its first chunk (as 0x05) -> cold block: its chunks' headers
 	prefixBlockData byte = 0x08 // 0x08 | as 0x07                                     -> cold block's payload blob (zstd), when it has one
+	prefixRollup    byte = 0x09 // 0x09 | as 0x07                                     -> cold block's rollups, when Options.Rollups asks
 )
 
 // Meta keys. Part of the format: do not change.
@@ -46,7 +47,7 @@ func appendChunkKey(dst []byte, prefix byte, id uint64, minT int64, seq uint64) 
 }
 
 func parseChunkKey(k []byte) (id uint64, minT int64, seq uint64, ok bool) {
-	if len(k) != chunkKeyLen || k[0] < prefixChunk || k[0] > prefixBlockData {
+	if len(k) != chunkKeyLen || k[0] < prefixChunk || k[0] > prefixRollup {
 		return 0, 0, 0, false
 	}
 	id = binary.BigEndian.Uint64(k[1:])

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/eventmetrics/eventmetrics/compact"
 	"github.com/eventmetrics/eventmetrics/wal"
 )
 
@@ -69,6 +70,16 @@ type Options struct {
 	// together with zstd, their payloads too when that saves at least 1/16).
 	// Default 24 hours. Late points into a block's range unpack it again.
 	ColdAfter time.Duration
+	// Rollups are the widths of the rollup tiers (for example time.Minute
+	// and time.Hour; at most 8, whole seconds, ascending; none by default):
+	// each cold block also stores, per window of each width, the count,
+	// sum, min, max, first and last of its points and a DDSketch of them,
+	// so that queries with UseRollups read these instead of the points.
+	// Raw points are kept all the same.
+	Rollups []time.Duration
+	// RollupAccuracy is the relative accuracy of the rollups' sketches
+	// (default 0.01: percentiles from rollups within 1%).
+	RollupAccuracy float64
 	// NoBackgroundCompaction turns the background compaction off (Compact
 	// still works).
 	NoBackgroundCompaction bool
@@ -113,12 +124,25 @@ func (o *Options) Validate() error {
 		return errors.New("engine: options: CompactEvery is negative")
 	case o.ColdAfter < 0:
 		return errors.New("engine: options: ColdAfter is negative")
+	case o.RollupAccuracy < 0 || o.RollupAccuracy > 0.5 || o.RollupAccuracy != o.RollupAccuracy:
+		return fmt.Errorf("engine: options: RollupAccuracy %g is outside (0, 0.5]", o.RollupAccuracy)
 	case o.WALSegmentSize < 0:
 		return errors.New("engine: options: WALSegmentSize is negative")
 	case o.CacheSize < 0:
 		return errors.New("engine: options: CacheSize is negative")
 	}
+	if err := compact.ValidateRollupWidths(rollupWidths(o.Rollups)); err != nil {
+		return fmt.Errorf("engine: options: %w", err)
+	}
 	return nil
+}
+
+func rollupWidths(ds []time.Duration) []int64 {
+	ws := make([]int64, len(ds))
+	for i, d := range ds {
+		ws[i] = int64(d)
+	}
+	return ws
 }
 
 // withDefaults returns a copy with every zero field set to its default.
@@ -141,6 +165,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.CompactEvery == 0 {
 		r.CompactEvery = 10 * time.Minute
+	}
+	if r.RollupAccuracy == 0 {
+		r.RollupAccuracy = 0.01
 	}
 	if r.ColdAfter == 0 {
 		r.ColdAfter = 24 * time.Hour

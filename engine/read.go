@@ -127,6 +127,7 @@ type chunkIter struct {
 	biter      *pebble.Iterator // over cold blocks (a clone of iter)
 	piter      *pebble.Iterator // over chunk payloads, cloned on first use
 	xiter      *pebble.Iterator // over block blobs, cloned on first use
+	riter      *pebble.Iterator // over block rollups, cloned on first use
 	mint, maxt int64
 	id         uint64
 	head       *headSnapshot
@@ -153,6 +154,10 @@ type chunkIter struct {
 	blob     []byte
 	blobBuf  []byte
 	bstarted bool
+	// The rollups of the block rkey (nil: none), cached.
+	rkey    []byte
+	rollup  *query.Rollup
+	rbuf    []byte
 }
 
 // retentionTrim reports whether a chunk starting at minT must be cut at
@@ -181,7 +186,7 @@ func (c *chunkIter) trim() bool {
 	i := sort.Search(len(ts), func(i int) bool { return ts[i] >= c.mint })
 	ts, vs = ts[i:], vs[i:]
 	c.mem = nil
-	c.cur = query.Chunk{Seq: c.cur.Seq, TS: ts, VS: vs}
+	c.cur = query.Chunk{Seq: c.cur.Seq, TS: ts, VS: vs, Block: c.cur.Block}
 	if len(ts) == 0 {
 		return false
 	}
@@ -198,7 +203,7 @@ func (c *chunkIter) reset(id uint64, h *headSnapshot) {
 }
 
 func (c *chunkIter) close() {
-	for _, it := range []*pebble.Iterator{c.piter, c.xiter} {
+	for _, it := range []*pebble.Iterator{c.piter, c.xiter, c.riter} {
 		if it != nil {
 			it.Close()
 		}
@@ -291,6 +296,45 @@ func (c *chunkIter) blockBlob() ([]byte, error) {
 	return c.blob, nil
 }
 
+// Rollup implements query.RollupIterator: the rollups of the current
+// chunk's block.
+func (c *chunkIter) Rollup() (*query.Rollup, error) {
+	if !c.inBlock {
+		return nil, nil
+	}
+	if c.rkey != nil && bytes.Equal(c.rkey, c.bkey) {
+		return c.rollup, nil
+	}
+	if c.riter == nil {
+		it, err := c.iter.Clone(pebble.CloneOptions{IterOptions: &pebble.IterOptions{LowerBound: []byte{prefixRollup}, UpperBound: []byte{prefixRollup + 1}}})
+		if err != nil {
+			return nil, fmt.Errorf("engine: read rollups of series %d: %w", c.id, err)
+		}
+		c.riter = it
+	}
+	c.rkey, c.rollup = append(c.rkey[:0], c.bkey...), nil
+	c.pkey = append(append(c.pkey[:0], prefixRollup), c.bkey[1:]...)
+	if !c.riter.SeekGE(c.pkey) || !bytes.Equal(c.riter.Key(), c.pkey) {
+		if err := c.riter.Error(); err != nil {
+			c.rkey = nil
+			return nil, fmt.Errorf("engine: read rollups of series %d: %w", c.id, err)
+		}
+		return nil, nil
+	}
+	v, err := c.riter.ValueAndErr()
+	if err == nil {
+		var relErr float64
+		var tiers []query.RollupTier
+		relErr, tiers, c.rbuf, err = decodeRollupValue(v, c.rbuf)
+		if err == nil {
+			c.rollup = &query.Rollup{Tiers: tiers, RelErr: relErr, MinT: c.mint}
+			return c.rollup, nil
+		}
+	}
+	c.rkey = nil
+	return nil, fmt.Errorf("engine: rollups of series %d at %d: %w", c.id, c.bchunks[0].hdr.MinT, err)
+}
+
 // nextBlockChunk moves to the next chunk of a cold block that may hold
 // points in range, reading the next block when one is used up. It returns
 // false when the series has no more blocks (or on error).
@@ -303,7 +347,7 @@ func (c *chunkIter) nextBlockChunk() bool {
 				continue
 			}
 			c.mem, c.inBlock = nil, true
-			c.cur = query.Chunk{Seq: m.seq, MinT: m.hdr.MinT, MaxT: m.hdr.MaxT, Encoded: true, Header: m.hdr}
+			c.cur = query.Chunk{Seq: m.seq, MinT: m.hdr.MinT, MaxT: m.hdr.MaxT, Encoded: true, Header: m.hdr, Block: c.bchunks[0].seq}
 			return true
 		}
 		var valid bool

@@ -75,6 +75,20 @@ type Row struct {
 	// Values[i] holds the results for window Times[i], one per requested
 	// aggregation, percentile or bucket.
 	Values [][]float64
+	// RelErr[i] bounds the relative error of every value of window i: 0
+	// means exact. Only percentiles read from rollups (UseRollups) are
+	// approximate; RelErr is nil when every window is exact.
+	RelErr []float64
+}
+
+// Exact reports whether every value of the row is exact.
+func (r *Row) Exact() bool {
+	for _, e := range r.RelErr {
+		if e != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Label returns the value of label name in the row ("" if absent).
@@ -98,7 +112,8 @@ const (
 // window accumulates one (group, window) cell.
 type window struct {
 	sc       scalarState
-	vals     []float64 // percentiles
+	vals     []float64   // percentiles
+	approx   *approxCell // percentiles, once a rollup contributed (vals then go here)
 	buckets  []uint64
 	increase float64
 }
@@ -126,6 +141,11 @@ type evaluator struct {
 	// per-series scratch for increase
 	sts []int64
 	svs []float64
+	// rollups (UseRollups): what the current block contributed
+	useRollups bool
+	ru         rollupUse
+	fts        []int64 // scratch: the points of a chunk outside consumed windows
+	fvs        []float64
 }
 
 // AggregateBy computes the aggregations per group and window (see GroupBy,
@@ -276,6 +296,7 @@ func (e *evaluator) run() ([]Row, error) {
 		return nil, q.err
 	}
 	e.groups = make(map[string]*group)
+	e.useRollups = q.rollups && !e.needSeq && (e.kind == evalAggs || e.kind == evalPercentiles)
 	if q.empty() {
 		return []Row{}, nil
 	}
@@ -283,6 +304,7 @@ func (e *evaluator) run() ([]Row, error) {
 	err := q.src.Select(q.name, q.ms, q.mint, q.maxt, hints, func(id uint64, name string, labels []index.Label, it ChunkIterator) error {
 		g := e.groupFor(name, labels)
 		e.sts, e.svs = e.sts[:0], e.svs[:0]
+		e.ru.block = 0
 		for it.Next() {
 			c := it.At()
 			if c.MaxT < q.mint || c.MinT > q.maxt {
@@ -303,30 +325,38 @@ func (e *evaluator) run() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.rows(), nil
+	return e.rows()
 }
 
 // chunk folds one chunk into its group.
 func (e *evaluator) chunk(g *group, it ChunkIterator, c *Chunk) error {
 	q := e.q
+	if e.useRollups && c.Block != 0 {
+		if c.Block != e.ru.block {
+			if err := e.useBlockRollup(g, it, c.Block); err != nil {
+				return err
+			}
+		}
+		if len(e.ru.consumed) > 0 {
+			return e.chunkBesideRollup(g, it, c)
+		}
+	}
 	full := c.MinT >= q.mint && c.MaxT <= q.maxt
 	// Header fast path: the chunk lies inside the range and inside one
 	// window, and only header aggregates are asked for.
 	if full && c.Encoded && !e.needPts && !e.needSeq && e.q.windowOf(c.MinT) == e.q.windowOf(c.MaxT) {
 		h := &c.Header
-		if h.Count > h.NaNs {
-			g.minT = min(g.minT, h.MinT)
-			g.maxT = max(g.maxT, h.MaxT)
+		n := h.Count - h.NaNs
+		if n == 0 {
+			return nil // NaN only: no value, no window
 		}
+		g.minT = min(g.minT, h.MinT)
+		g.maxT = max(g.maxT, h.MaxT)
 		switch e.kind {
 		case evalAggs:
 			e.win(g, q.windowOf(c.MinT)).sc.addHeader(*h, c.Seq)
 			return nil
 		case evalBuckets:
-			n := h.Count - h.NaNs
-			if n == 0 {
-				return nil
-			}
 			lo := bucketOf(e.bounds, h.Min)
 			if lo == bucketOf(e.bounds, h.Max) {
 				e.win(g, q.windowOf(c.MinT)).buckets[lo] += uint64(n)
@@ -338,6 +368,12 @@ func (e *evaluator) chunk(g *group, it ChunkIterator, c *Chunk) error {
 	if err != nil {
 		return err
 	}
+	return e.points(g, c.Seq, ts, vs)
+}
+
+// points folds points of one chunk (seq) into their windows of g.
+func (e *evaluator) points(g *group, seq uint64, ts []int64, vs []float64) error {
+	q := e.q
 	if e.needSeq {
 		e.sts = append(e.sts, ts...)
 		e.svs = append(e.svs, vs...)
@@ -361,14 +397,114 @@ func (e *evaluator) chunk(g *group, it ChunkIterator, c *Chunk) error {
 		g.maxT = max(g.maxT, t)
 		switch e.kind {
 		case evalAggs:
-			w.sc.addPoints(ts[i:i+1], vs[i:i+1], c.Seq)
+			w.sc.addPoints(ts[i:i+1], vs[i:i+1], seq)
 		case evalPercentiles:
-			w.vals = append(w.vals, v)
+			if w.approx != nil {
+				if err := w.approx.add(v); err != nil {
+					return err
+				}
+			} else {
+				w.vals = append(w.vals, v)
+			}
 		case evalBuckets:
 			w.buckets[bucketOf(e.bounds, v)]++
 		}
 	}
 	return nil
+}
+
+// useBlockRollup takes from the rollups of block (the current chunk's)
+// every window that lies inside one of the query's windows, and notes
+// which windows of the block it answered.
+func (e *evaluator) useBlockRollup(g *group, it ChunkIterator, block uint64) error {
+	q := e.q
+	e.ru = rollupUse{block: block, consumed: e.ru.consumed[:0], skipped: e.ru.skipped[:0]}
+	ri, ok := it.(RollupIterator)
+	if !ok {
+		return nil
+	}
+	ro, err := ri.Rollup()
+	if err != nil || ro == nil {
+		return err
+	}
+	tiers, relErr, mint := ro.Tiers, ro.RelErr, max(q.mint, ro.MinT)
+	// The coarsest tier whose windows nest in the query's.
+	var tier *RollupTier
+	for i := range tiers {
+		t := &tiers[i]
+		if t.Width <= 0 || (tier != nil && t.Width <= tier.Width) {
+			continue
+		}
+		if q.step != 0 {
+			origin := int64(0)
+			if q.mint != math.MinInt64 {
+				origin = q.mint
+			}
+			if q.step%t.Width != 0 || origin-floorDiv(origin, t.Width) != 0 {
+				continue
+			}
+		}
+		tier = t
+	}
+	if tier == nil {
+		return nil
+	}
+	e.ru.width = tier.Width
+	for i := range tier.Windows {
+		rw := &tier.Windows[i]
+		end := rw.Start + tier.Width - 1
+		if rw.Start < mint || end < rw.Start || end > q.maxt || q.windowOf(rw.Start) != q.windowOf(end) || rw.Count == 0 {
+			e.ru.skipped = append(e.ru.skipped, rw.Start)
+			continue
+		}
+		e.ru.consumed = append(e.ru.consumed, rw.Start)
+		g.minT = min(g.minT, rw.FirstT)
+		g.maxT = max(g.maxT, rw.LastT)
+		w := e.win(g, q.windowOf(rw.Start))
+		switch e.kind {
+		case evalAggs:
+			w.sc.addRollup(rw)
+		case evalPercentiles:
+			if w.approx == nil {
+				if w.approx, err = newApproxCell(relErr); err != nil {
+					return err
+				}
+				for _, v := range w.vals {
+					if err := w.approx.add(v); err != nil {
+						return err
+					}
+				}
+				w.vals = nil
+			}
+			if err := w.approx.merge(rw, relErr); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// chunkBesideRollup folds the points of a block's chunk that lie outside
+// the windows its block's rollups answered; a chunk wholly inside them is
+// not even read.
+func (e *evaluator) chunkBesideRollup(g *group, it ChunkIterator, c *Chunk) error {
+	q, ru := e.q, &e.ru
+	lo, hi := floorDiv(max(c.MinT, q.mint), ru.width), floorDiv(min(c.MaxT, q.maxt), ru.width)
+	if !anyIn(ru.skipped, lo, hi) {
+		return nil
+	}
+	ts, vs, err := e.d.points(it, c, q.mint, q.maxt)
+	if err != nil {
+		return err
+	}
+	e.fts, e.fvs = e.fts[:0], e.fvs[:0]
+	for i, t := range ts {
+		if !containsSorted(ru.consumed, floorDiv(t, ru.width)) {
+			e.fts = append(e.fts, t)
+			e.fvs = append(e.fvs, vs[i])
+		}
+	}
+	return e.points(g, c.Seq, e.fts, e.fvs)
 }
 
 // increase attributes the counter growth of one series (its points in
@@ -403,7 +539,7 @@ func sortedPoints(ts []int64, vs []float64) ([]int64, []float64) {
 	return nt, nv
 }
 
-func (e *evaluator) rows() []Row {
+func (e *evaluator) rows() ([]Row, error) {
 	rows := make([]Row, 0, len(e.order))
 	for _, k := range e.order {
 		g := e.groups[k]
@@ -433,6 +569,18 @@ func (e *evaluator) rows() []Row {
 				}
 				r.Values[i] = out
 			case evalPercentiles:
+				if w.approx != nil {
+					vals, err := w.approx.quantiles(e.ps)
+					if err != nil {
+						return nil, err
+					}
+					r.Values[i] = vals
+					if r.RelErr == nil {
+						r.RelErr = make([]float64, len(starts))
+					}
+					r.RelErr[i] = w.approx.relErr
+					break
+				}
 				r.Values[i] = percentilesOf(w.vals, e.ps)
 			case evalBuckets:
 				out := make([]float64, len(w.buckets))
@@ -452,7 +600,7 @@ func (e *evaluator) rows() []Row {
 	}
 	// Rows in a stable order: by labels.
 	slices.SortFunc(rows, func(a, b Row) int { return compareLabelSets(a.Labels, b.Labels) })
-	return rows
+	return rows, nil
 }
 
 func (e *evaluator) windowSeconds(g *group) float64 {

@@ -61,6 +61,7 @@ type Query struct {
 	groupBy  []string // GroupBy label names
 	bySeries bool     // one group per series
 	step     int64    // tumbling window length in ns (0 = one window)
+	rollups  bool     // the *By methods may read rollups (UseRollups)
 }
 
 // New returns a query over src for the series named name that satisfy every
@@ -230,6 +231,23 @@ func (s *scalarState) addHeader(h encode.Header, seq uint64) {
 	}
 	s.hasMinMax = true
 	s.offerLast(h.LastT, seq, h.Last)
+}
+
+// addRollup adds a rollup window's aggregates.
+func (s *scalarState) addRollup(rw *RollupWindow) {
+	if rw.Count == 0 {
+		return
+	}
+	s.count += rw.Count
+	s.sum += rw.Sum
+	if !s.hasMinMax || rw.Min < s.min {
+		s.min = rw.Min
+	}
+	if !s.hasMinMax || rw.Max > s.max {
+		s.max = rw.Max
+	}
+	s.hasMinMax = true
+	s.offerLast(rw.LastT, rw.LastSeq, rw.Last)
 }
 
 func (s *scalarState) offerLast(t int64, seq uint64, v float64) {

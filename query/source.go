@@ -21,6 +21,9 @@ type Chunk struct {
 	Header     encode.Header // when Encoded
 	TS         []int64       // when not Encoded
 	VS         []float64
+	// Block identifies the stored block the chunk belongs to (0: none);
+	// its chunks come one after the other. See RollupIterator.
+	Block uint64
 }
 
 // ChunkIterator walks the chunks of one series that may hold points of the

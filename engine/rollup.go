@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/eventmetrics/eventmetrics/compact"
+	"github.com/eventmetrics/eventmetrics/encode"
+	"github.com/eventmetrics/eventmetrics/query"
+)
+
+// Rollups (DESIGN.md §12.3): a cold block may carry, under 0x09 and its
+// own key suffix, the summaries of its chunks per window of each tier
+// (Options.Rollups). They are written with the block, in the same batch,
+// and removed with it, so they always describe exactly its points.
+
+// rollupVersion is the version of the 0x09 value. Part of the format.
+const rollupVersion = 1
+
+// rollupFlagZstd: the body is a zstd frame. Part of the format.
+const rollupFlagZstd = 1 << 0
+
+// encodeRollupValue wraps a rollup body (compact.AppendRollups) into the
+// stored value: version | flags | uvarint raw length | uvarint stored
+// length | stored body | CRC-32C of everything before, 4 bytes LE.
+func encodeRollupValue(body []byte) []byte {
+	enc, _ := zstdCoders()
+	flags, stored := byte(0), body
+	if z := enc.EncodeAll(body, nil); len(z) < len(body) {
+		flags, stored = rollupFlagZstd, z
+	}
+	v := []byte{rollupVersion, flags}
+	v = binary.AppendUvarint(v, uint64(len(body)))
+	v = binary.AppendUvarint(v, uint64(len(stored)))
+	v = append(v, stored...)
+	return binary.LittleEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
+}
+
+// decodeRollupValue checks and unwraps a stored rollup value into buf and
+// decodes it; the tiers alias the returned buffer, never v.
+func decodeRollupValue(v, buf []byte) (relErr float64, tiers []query.RollupTier, out []byte, err error) {
+	if len(v) < 2+4 {
+		return 0, nil, buf, blockCorrupt("rollup of %d bytes is too short", len(v))
+	}
+	if v[0] != rollupVersion {
+		return 0, nil, buf, blockCorrupt("rollup version %d (this build reads %d)", v[0], rollupVersion)
+	}
+	body, sum := v[:len(v)-4], binary.LittleEndian.Uint32(v[len(v)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return 0, nil, buf, blockCorrupt("rollup checksum mismatch")
+	}
+	flags := v[1]
+	rawLen, r, ok := uvarint(body[2:])
+	if !ok || rawLen > maxBlockRaw || flags&^rollupFlagZstd != 0 {
+		return 0, nil, buf, blockCorrupt("rollup header")
+	}
+	storedLen, r, ok := uvarint(r)
+	if !ok || storedLen != uint64(len(r)) || flags == 0 && storedLen != rawLen {
+		return 0, nil, buf, blockCorrupt("rollup length")
+	}
+	if flags&rollupFlagZstd != 0 {
+		_, dec := zstdCoders()
+		if buf, err = dec.DecodeAll(r, buf[:0]); err != nil {
+			return 0, nil, buf, blockCorrupt("rollup: %v", err)
+		}
+	} else {
+		buf = append(buf[:0], r...)
+	}
+	raw := buf
+	if uint64(len(raw)) != rawLen {
+		return 0, nil, buf, blockCorrupt("rollup of %d bytes, %d expected", len(raw), rawLen)
+	}
+	relErr, tiers, err = compact.DecodeRollups(raw)
+	if err != nil {
+		return 0, nil, buf, fmt.Errorf("%w: %w: %w", errBlock, err, encode.ErrCorrupt)
+	}
+	return relErr, tiers, buf, nil
+}
+
+// buildRollupValue summarizes a block's chunks (whole encoded bytes) into
+// a stored rollup value for the given tiers; nil when no tier applies.
+func buildRollupValue(seqs []uint64, chunks [][]byte, widths []int64, relErr float64) ([]byte, error) {
+	body, err := buildRollupBody(seqs, chunks, widths, relErr)
+	if body == nil || err != nil {
+		return nil, err
+	}
+	return encodeRollupValue(body), nil
+}
+
+// buildRollupBody is the body of buildRollupValue (nil when no tier
+// applies).
+func buildRollupBody(seqs []uint64, chunks [][]byte, widths []int64, relErr float64) ([]byte, error) {
+	in := make([]compact.RollupChunk, len(chunks))
+	for i, c := range chunks {
+		_, ts, vs, err := encode.DecodeAll(c, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = compact.RollupChunk{Seq: seqs[i], TS: ts, VS: vs}
+	}
+	tiers, err := compact.BuildRollups(in, widths, relErr)
+	if err != nil || len(tiers) == 0 {
+		return nil, err
+	}
+	return compact.AppendRollups(nil, relErr, tiers), nil
+}
