@@ -20,7 +20,7 @@ type CheckReport struct {
 	Series   int      // series entries
 	Chunks   int      // chunks verified
 	Blocks   int      // cold blocks verified (their chunks count in Chunks)
-	Rollups  int      // blocks' rollups verified against their points
+	Rollups  int      // rollup tiers of blocks verified against their points
 	Points   int64    // points in them
 	Postings int      // postings lists
 	Problems []string // every inconsistency or damaged entry found (empty: all good)
@@ -374,9 +374,15 @@ func (db *DB) checkRollups(snap *pebble.Snapshot, r *CheckReport) error {
 	}
 	var buf []byte
 	for it.First(); it.Valid(); it.Next() {
-		id, minT, seq, ok := parseChunkKey(it.Key())
+		k := it.Key()
+		width, ok := parseRollupKey(k)
+		var id, seq uint64
+		var minT int64
+		if ok {
+			id, minT, seq, ok = parseChunkKey(append([]byte{prefixBlockHdr}, k[1:chunkKeyLen]...))
+		}
 		if !ok {
-			r.problem("rollup key %x: malformed", it.Key())
+			r.problem("rollup key %x: malformed", k)
 			continue
 		}
 		r.Rollups++
@@ -394,7 +400,11 @@ func (db *DB) checkRollups(snap *pebble.Snapshot, r *CheckReport) error {
 			fail("%v", err)
 			continue
 		}
-		bk := append([]byte{prefixBlockHdr}, it.Key()[1:]...)
+		if len(tiers) != 1 || tiers[0].Width != width {
+			fail("the value under width %d holds other tiers", width)
+			continue
+		}
+		bk := append([]byte{prefixBlockHdr}, k[1:chunkKeyLen]...)
 		bv, ok := get(bk)
 		if !ok {
 			fail("no such block")
@@ -410,7 +420,7 @@ func (db *DB) checkRollups(snap *pebble.Snapshot, r *CheckReport) error {
 		}
 		var blob []byte
 		if bi.flags&blockFlagBlob != 0 {
-			bv, ok := get(append([]byte{prefixBlockData}, it.Key()[1:]...))
+			bv, ok := get(append([]byte{prefixBlockData}, k[1:chunkKeyLen]...))
 			if !ok {
 				continue
 			}
@@ -438,13 +448,13 @@ func (db *DB) checkRollups(snap *pebble.Snapshot, r *CheckReport) error {
 		if !complete {
 			continue
 		}
-		widths := make([]int64, len(tiers))
-		for i, t := range tiers {
-			widths[i] = t.Width
-		}
-		want, err := buildRollupBody(seqs, chunks, widths, relErr)
+		rebuilt, err := buildRollupTiers(seqs, chunks, []int64{width}, relErr)
 		if err != nil {
 			continue // a damaged chunk: reported by checkChunks
+		}
+		var want []byte
+		if len(rebuilt) == 1 {
+			want = rollupBody(relErr, rebuilt[0])
 		}
 		if !bytes.Equal(want, buf) {
 			fail("they do not match the block's points")

@@ -544,8 +544,12 @@ func (sp *seriesPlan) removeBlockEntries(bl storedBlock) error {
 	if err := sp.b.Delete(bl.key, nil); err != nil {
 		return err
 	}
-	sp.kbuf = append(append(sp.kbuf[:0], prefixRollup), bl.key[1:]...)
-	if err := sp.b.Delete(sp.kbuf, nil); err != nil { // absent when built without rollups: harmless
+	// Its rollup tiers, whatever widths they have: one range tombstone
+	// (none may exist; that is harmless).
+	lo := append([]byte{prefixRollup}, bl.key[1:]...)
+	hi := append([]byte{prefixRollup}, bl.key[1:]...)
+	hi = binary.BigEndian.AppendUint64(hi, ^uint64(0))
+	if err := sp.b.DeleteRange(lo, append(hi, 0), nil); err != nil {
 		return err
 	}
 	sp.account(false, int(bl.size))
@@ -667,16 +671,30 @@ func (sp *seriesPlan) pack(run []*chunkRef) error {
 		sp.st.BlobsWritten++
 	}
 	if len(sp.db.opts.Rollups) > 0 {
-		rv, err := buildRollupValue(seqs, chunks, rollupWidths(sp.db.opts.Rollups), sp.db.opts.RollupAccuracy)
+		relErr := sp.db.opts.RollupAccuracy
+		tiers, err := buildRollupTiers(seqs, chunks, rollupWidths(sp.db.opts.Rollups), relErr)
 		if err != nil {
 			return fmt.Errorf("engine: compact: rollups of series %d at %d: %w", sp.id, run[0].info.MinT, err)
 		}
-		if rv != nil {
-			sp.kbuf[0] = prefixRollup
+		suffix := slices.Clone(sp.kbuf[1:])
+		pays := 0
+		for _, h := range hdrs {
+			pays += h.Size - h.HeaderSize
+		}
+		wrote := false
+		for _, t := range tiers {
+			rv := encodeRollupValue(rollupBody(relErr, t))
+			if len(rv) > pays/2 {
+				continue // windows too small to pay: reading the points is as fast
+			}
+			wrote = true
+			sp.kbuf = appendRollupKey(sp.kbuf[:0], suffix, t.Width)
 			if err := sp.b.Set(sp.kbuf, rv, nil); err != nil {
 				return err
 			}
 			sp.account(true, len(rv))
+		}
+		if wrote {
 			sp.st.RollupsWritten++
 		}
 	}

@@ -16,7 +16,7 @@ const (
 	prefixChunkHdr  byte = 0x06 // 0x06 | id | minT | seq (as 0x05)                  -> chunk header
 	prefixBlockHdr  byte = 0x07 // 0x07 | id | minT | seq of its first chunk (as 0x05) -> cold block: its chunks' headers
 	prefixBlockData byte = 0x08 // 0x08 | as 0x07                                     -> cold block's payload blob (zstd), when it has one
-	prefixRollup    byte = 0x09 // 0x09 | as 0x07                                     -> cold block's rollups, when Options.Rollups asks
+	prefixRollup    byte = 0x09 // 0x09 | as 0x07 | tier width (8 BE)                -> a cold block's rollup tier, when Options.Rollups asks
 )
 
 // Meta keys. Part of the format: do not change.
@@ -47,7 +47,7 @@ func appendChunkKey(dst []byte, prefix byte, id uint64, minT int64, seq uint64) 
 }
 
 func parseChunkKey(k []byte) (id uint64, minT int64, seq uint64, ok bool) {
-	if len(k) != chunkKeyLen || k[0] < prefixChunk || k[0] > prefixRollup {
+	if len(k) != chunkKeyLen || k[0] < prefixChunk || k[0] > prefixBlockData {
 		return 0, 0, 0, false
 	}
 	id = binary.BigEndian.Uint64(k[1:])
@@ -64,6 +64,23 @@ func chunkSeekStart(dst []byte, id uint64, t int64) []byte {
 		start = t - maxChunkSpan
 	}
 	return appendChunkKey(dst, prefixChunkHdr, id, start, 0)
+}
+
+// appendRollupKey appends the key of a block's rollup tier: suffix is the
+// block key without its kind byte.
+func appendRollupKey(dst, suffix []byte, width int64) []byte {
+	dst = append(dst, prefixRollup)
+	dst = append(dst, suffix...)
+	return binary.BigEndian.AppendUint64(dst, uint64(width))
+}
+
+// parseRollupKey returns the tier width of a rollup key.
+func parseRollupKey(k []byte) (int64, bool) {
+	if len(k) != chunkKeyLen+8 || k[0] != prefixRollup {
+		return 0, false
+	}
+	w := binary.BigEndian.Uint64(k[chunkKeyLen:])
+	return int64(w), w > 0 && w <= 1<<62
 }
 
 // blockSeekStart is the first block key that may hold a chunk of id with

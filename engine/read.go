@@ -154,10 +154,9 @@ type chunkIter struct {
 	blob     []byte
 	blobBuf  []byte
 	bstarted bool
-	// The rollups of the block rkey (nil: none), cached.
-	rkey    []byte
-	rollup  *query.Rollup
-	rbuf    []byte
+	// Rollups (scratch).
+	rollup query.Rollup
+	rbuf   []byte
 }
 
 // retentionTrim reports whether a chunk starting at minT must be cut at
@@ -296,14 +295,11 @@ func (c *chunkIter) blockBlob() ([]byte, error) {
 	return c.blob, nil
 }
 
-// Rollup implements query.RollupIterator: the rollups of the current
-// chunk's block.
-func (c *chunkIter) Rollup() (*query.Rollup, error) {
+// Rollup implements query.RollupIterator: a tier of the rollups of the
+// current chunk's block.
+func (c *chunkIter) Rollup(accept func(width int64) bool) (*query.Rollup, error) {
 	if !c.inBlock {
 		return nil, nil
-	}
-	if c.rkey != nil && bytes.Equal(c.rkey, c.bkey) {
-		return c.rollup, nil
 	}
 	if c.riter == nil {
 		it, err := c.iter.Clone(pebble.CloneOptions{IterOptions: &pebble.IterOptions{LowerBound: []byte{prefixRollup}, UpperBound: []byte{prefixRollup + 1}}})
@@ -312,26 +308,41 @@ func (c *chunkIter) Rollup() (*query.Rollup, error) {
 		}
 		c.riter = it
 	}
-	c.rkey, c.rollup = append(c.rkey[:0], c.bkey...), nil
-	c.pkey = append(append(c.pkey[:0], prefixRollup), c.bkey[1:]...)
-	if !c.riter.SeekGE(c.pkey) || !bytes.Equal(c.riter.Key(), c.pkey) {
-		if err := c.riter.Error(); err != nil {
-			c.rkey = nil
-			return nil, fmt.Errorf("engine: read rollups of series %d: %w", c.id, err)
+	// The configured tiers, coarsest first, each by an exact seek: listing
+	// the block's tiers would read the finer ones' values too. (Tiers of
+	// widths no longer configured are not used.)
+	ws := c.db.opts.Rollups
+	found := int64(0)
+	for i := len(ws) - 1; i >= 0 && found == 0; i-- {
+		w := int64(ws[i])
+		if !accept(w) {
+			continue
 		}
+		c.pkey = appendRollupKey(c.pkey[:0], c.bkey[1:], w)
+		if c.riter.SeekGE(c.pkey) && bytes.Equal(c.riter.Key(), c.pkey) {
+			found = w
+		}
+	}
+	if err := c.riter.Error(); err != nil {
+		return nil, fmt.Errorf("engine: read rollups of series %d: %w", c.id, err)
+	}
+	if found == 0 {
 		return nil, nil
 	}
+	w := found
 	v, err := c.riter.ValueAndErr()
 	if err == nil {
 		var relErr float64
 		var tiers []query.RollupTier
 		relErr, tiers, c.rbuf, err = decodeRollupValue(v, c.rbuf)
+		if err == nil && (len(tiers) != 1 || tiers[0].Width != w) {
+			err = blockCorrupt("rollup under width %d holds other tiers", w)
+		}
 		if err == nil {
-			c.rollup = &query.Rollup{Tiers: tiers, RelErr: relErr, MinT: c.mint}
-			return c.rollup, nil
+			c.rollup = query.Rollup{Tier: tiers[0], RelErr: relErr, MinT: c.mint}
+			return &c.rollup, nil
 		}
 	}
-	c.rkey = nil
 	return nil, fmt.Errorf("engine: rollups of series %d at %d: %w", c.id, c.bchunks[0].hdr.MinT, err)
 }
 

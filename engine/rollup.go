@@ -10,9 +10,10 @@ import (
 	"github.com/eventmetrics/eventmetrics/query"
 )
 
-// Rollups (DESIGN.md §12.3): a cold block may carry, under 0x09 and its
-// own key suffix, the summaries of its chunks per window of each tier
-// (Options.Rollups). They are written with the block, in the same batch,
+// Rollups (DESIGN.md §12.3): a cold block may carry, under 0x09, its key
+// suffix and a tier width, the summaries of its chunks per window of that
+// width (Options.Rollups), one value per tier so that a query reads only
+// the tier it uses. They are written with the block, in the same batch,
 // and removed with it, so they always describe exactly its points.
 
 // rollupVersion is the version of the 0x09 value. Part of the format.
@@ -78,19 +79,9 @@ func decodeRollupValue(v, buf []byte) (relErr float64, tiers []query.RollupTier,
 	return relErr, tiers, buf, nil
 }
 
-// buildRollupValue summarizes a block's chunks (whole encoded bytes) into
-// a stored rollup value for the given tiers; nil when no tier applies.
-func buildRollupValue(seqs []uint64, chunks [][]byte, widths []int64, relErr float64) ([]byte, error) {
-	body, err := buildRollupBody(seqs, chunks, widths, relErr)
-	if body == nil || err != nil {
-		return nil, err
-	}
-	return encodeRollupValue(body), nil
-}
-
-// buildRollupBody is the body of buildRollupValue (nil when no tier
-// applies).
-func buildRollupBody(seqs []uint64, chunks [][]byte, widths []int64, relErr float64) ([]byte, error) {
+// buildRollupTiers summarizes a block's chunks (whole encoded bytes) per
+// window of each width; tiers whose windows would overflow are left out.
+func buildRollupTiers(seqs []uint64, chunks [][]byte, widths []int64, relErr float64) ([]query.RollupTier, error) {
 	in := make([]compact.RollupChunk, len(chunks))
 	for i, c := range chunks {
 		_, ts, vs, err := encode.DecodeAll(c, nil, nil)
@@ -99,9 +90,10 @@ func buildRollupBody(seqs []uint64, chunks [][]byte, widths []int64, relErr floa
 		}
 		in[i] = compact.RollupChunk{Seq: seqs[i], TS: ts, VS: vs}
 	}
-	tiers, err := compact.BuildRollups(in, widths, relErr)
-	if err != nil || len(tiers) == 0 {
-		return nil, err
-	}
-	return compact.AppendRollups(nil, relErr, tiers), nil
+	return compact.BuildRollups(in, widths, relErr)
+}
+
+// rollupBody is the body of one tier's stored value.
+func rollupBody(relErr float64, t query.RollupTier) []byte {
+	return compact.AppendRollups(nil, relErr, []query.RollupTier{t})
 }

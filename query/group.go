@@ -423,32 +423,22 @@ func (e *evaluator) useBlockRollup(g *group, it ChunkIterator, block uint64) err
 	if !ok {
 		return nil
 	}
-	ro, err := ri.Rollup()
-	if err != nil || ro == nil {
+	// A tier whose windows nest in the query's.
+	accept := func(w int64) bool {
+		if q.step == 0 {
+			return true
+		}
+		origin := int64(0)
+		if q.mint != math.MinInt64 {
+			origin = q.mint
+		}
+		return q.step%w == 0 && origin-floorDiv(origin, w) == 0
+	}
+	ro, err := ri.Rollup(accept)
+	if err != nil || ro == nil || ro.Tier.Width <= 0 {
 		return err
 	}
-	tiers, relErr, mint := ro.Tiers, ro.RelErr, max(q.mint, ro.MinT)
-	// The coarsest tier whose windows nest in the query's.
-	var tier *RollupTier
-	for i := range tiers {
-		t := &tiers[i]
-		if t.Width <= 0 || (tier != nil && t.Width <= tier.Width) {
-			continue
-		}
-		if q.step != 0 {
-			origin := int64(0)
-			if q.mint != math.MinInt64 {
-				origin = q.mint
-			}
-			if q.step%t.Width != 0 || origin-floorDiv(origin, t.Width) != 0 {
-				continue
-			}
-		}
-		tier = t
-	}
-	if tier == nil {
-		return nil
-	}
+	tier, relErr, mint := &ro.Tier, ro.RelErr, max(q.mint, ro.MinT)
 	e.ru.width = tier.Width
 	for i := range tier.Windows {
 		rw := &tier.Windows[i]

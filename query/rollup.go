@@ -33,9 +33,9 @@ type RollupTier struct {
 	Windows []RollupWindow
 }
 
-// Rollup is the precomputed summary of one block of chunks.
+// Rollup is one tier of the precomputed summary of one block of chunks.
 type Rollup struct {
-	Tiers  []RollupTier
+	Tier   RollupTier
 	RelErr float64 // relative accuracy of the sketches
 	// MinT is the lowest timestamp the source serves (its retention may
 	// raise it above the query's): windows starting before it are not
@@ -46,10 +46,10 @@ type Rollup struct {
 // RollupIterator is implemented by ChunkIterators whose chunks may belong
 // to blocks with precomputed rollups (Chunk.Block != 0).
 type RollupIterator interface {
-	// Rollup returns the rollups of the current chunk's block, or nil when
-	// it has none. The memory belongs to the iterator and is valid until it
-	// moves to another block.
-	Rollup() (*Rollup, error)
+	// Rollup returns the coarsest tier of the current chunk's block whose
+	// width accept accepts, or nil when it has none. The memory belongs to
+	// the iterator and is valid until its next call.
+	Rollup(accept func(width int64) bool) (*Rollup, error)
 }
 
 // UseRollups lets the *By methods read precomputed rollups of cold data
@@ -77,13 +77,15 @@ func mappingFor(relErr float64) (mapping.IndexMapping, error) {
 }
 
 // NewSketch returns an empty DDSketch of relative accuracy relErr, in the
-// form rollups store (RollupWindow.Sketch).
+// form rollups store (RollupWindow.Sketch). Its stores are dense: merging
+// many sketches into one (as queries over rollups do) adds counts in
+// place, where the default paginated store buffers and sorts.
 func NewSketch(relErr float64) (*ddsketch.DDSketch, error) {
 	m, err := mappingFor(relErr)
 	if err != nil {
 		return nil, err
 	}
-	return ddsketch.NewDDSketchFromStoreProvider(m, store.DefaultProvider), nil
+	return ddsketch.NewDDSketchFromStoreProvider(m, store.DenseStoreConstructor), nil
 }
 
 // approxCell accumulates percentiles approximately: a sketch of the finite
@@ -136,7 +138,7 @@ func (a *approxCell) merge(rw *RollupWindow, relErr float64) error {
 	if err != nil {
 		return err
 	}
-	other, err := ddsketch.DecodeDDSketch(rw.Sketch, store.DefaultProvider, m)
+	other, err := ddsketch.DecodeDDSketch(rw.Sketch, store.DenseStoreConstructor, m)
 	if err != nil {
 		return fmt.Errorf("query: rollup sketch: %w", err)
 	}
