@@ -400,6 +400,9 @@ func (db *DB) checkRollups(snap *pebble.Snapshot, r *CheckReport) error {
 			fail("%v", err)
 			continue
 		}
+		if tiers == nil {
+			continue // a tier that does not pay for this block
+		}
 		if len(tiers) != 1 || tiers[0].Width != width {
 			fail("the value under width %d holds other tiers", width)
 			continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventmetrics/eventmetrics/compact"
 	"github.com/eventmetrics/eventmetrics/encode"
+	"github.com/eventmetrics/eventmetrics/query"
 )
 
 // metaSeqFloor records the highest chunk seq a compaction has used, so that
@@ -346,10 +347,13 @@ func (sp *seriesPlan) run() error {
 	}
 	sp.loose = keep
 	// Late points overlapping a chunk of a block: unpack the block, so
-	// that they merge.
+	// that they merge. Blocks kept get the rollup tiers they lack.
 	nLoose := len(sp.loose)
 	for _, bl := range blocks {
 		if !sp.overlapsBlock(sp.loose[:nLoose], bl) {
+			if err := sp.addMissingRollups(bl); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := sp.openBlock(bl); err != nil {
@@ -643,6 +647,93 @@ func (sp *seriesPlan) merge(g []int) ([]*chunkRef, error) {
 	return out, nil
 }
 
+// writeRollups writes the rollup tiers of the given widths for the block
+// whose key suffix is given (its chunks' bytes, seqs and headers): the
+// tier's windows, or a marker saying the tier does not pay (its windows
+// would take more than half the size of the points) or cannot exist (the
+// block's points are at the ends of time), so that no later compaction
+// tries again.
+func (sp *seriesPlan) writeRollups(suffix []byte, seqs []uint64, chunks [][]byte, hdrs []encode.Header, widths []int64) error {
+	if len(widths) == 0 {
+		return nil
+	}
+	relErr := sp.db.opts.RollupAccuracy
+	tiers, err := buildRollupTiers(seqs, chunks, widths, relErr)
+	if err != nil {
+		return fmt.Errorf("engine: compact: rollups of series %d at %d: %w", sp.id, hdrs[0].MinT, err)
+	}
+	pays := 0
+	for _, h := range hdrs {
+		pays += h.Size - h.HeaderSize
+	}
+	wrote := false
+	for _, w := range widths {
+		rv := rollupSkipped
+		if i := slices.IndexFunc(tiers, func(t query.RollupTier) bool { return t.Width == w }); i >= 0 {
+			if v := encodeRollupValue(rollupBody(relErr, tiers[i])); len(v) <= pays/2 {
+				rv, wrote = v, true
+			}
+		}
+		sp.kbuf = appendRollupKey(sp.kbuf[:0], suffix, w)
+		if err := sp.b.Set(sp.kbuf, rv, nil); err != nil {
+			return err
+		}
+		sp.account(true, len(rv))
+	}
+	if wrote {
+		sp.st.RollupsWritten++
+	}
+	return nil
+}
+
+// addMissingRollups gives a stored block the configured tiers it lacks
+// (rollups enabled or changed after it was written).
+func (sp *seriesPlan) addMissingRollups(bl storedBlock) error {
+	var missing []int64
+	for _, d := range sp.db.opts.Rollups {
+		sp.kbuf = appendRollupKey(sp.kbuf[:0], bl.key[1:], int64(d))
+		v, err := sp.db.getValue(sp.kbuf)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			missing = append(missing, int64(d))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var blob []byte
+	if bl.info.flags&blockFlagBlob != 0 {
+		v, err := sp.db.getValue(append([]byte{prefixBlockData}, bl.key[1:]...))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return fmt.Errorf("engine: compact: block of series %d at %d has no blob: %w", sp.id, bl.info.minT, encode.ErrCorrupt)
+		}
+		if blob, err = decodeBlob(v, blockPayloadLen(bl.chunks), nil); err != nil {
+			return fmt.Errorf("engine: compact: block of series %d at %d: %w", sp.id, bl.info.minT, err)
+		}
+	}
+	seqs := make([]uint64, len(bl.chunks))
+	chunks := make([][]byte, len(bl.chunks))
+	hdrs := make([]encode.Header, len(bl.chunks))
+	for i, m := range bl.chunks {
+		n := m.hdr.Size - m.hdr.HeaderSize
+		c := &chunkRef{info: compact.Chunk{MinT: m.hdr.MinT, Seq: m.seq}, hdr: m.hdr, hdrBytes: m.hdrBytes}
+		if blob != nil {
+			c.data = append(slices.Clone(m.hdrBytes), blob[m.payOff:m.payOff+n]...)
+		}
+		data, err := sp.bytesOf(c)
+		if err != nil {
+			return err
+		}
+		seqs[i], chunks[i], hdrs[i] = m.seq, data, m.hdr
+	}
+	return sp.writeRollups(bl.key[1:], seqs, chunks, hdrs, missing)
+}
+
 // pack writes a run of cold chunks as one block.
 func (sp *seriesPlan) pack(run []*chunkRef) error {
 	seqs := make([]uint64, len(run))
@@ -670,33 +761,8 @@ func (sp *seriesPlan) pack(run []*chunkRef) error {
 		sp.account(true, len(eb.blob))
 		sp.st.BlobsWritten++
 	}
-	if len(sp.db.opts.Rollups) > 0 {
-		relErr := sp.db.opts.RollupAccuracy
-		tiers, err := buildRollupTiers(seqs, chunks, rollupWidths(sp.db.opts.Rollups), relErr)
-		if err != nil {
-			return fmt.Errorf("engine: compact: rollups of series %d at %d: %w", sp.id, run[0].info.MinT, err)
-		}
-		suffix := slices.Clone(sp.kbuf[1:])
-		pays := 0
-		for _, h := range hdrs {
-			pays += h.Size - h.HeaderSize
-		}
-		wrote := false
-		for _, t := range tiers {
-			rv := encodeRollupValue(rollupBody(relErr, t))
-			if len(rv) > pays/2 {
-				continue // windows too small to pay: reading the points is as fast
-			}
-			wrote = true
-			sp.kbuf = appendRollupKey(sp.kbuf[:0], suffix, t.Width)
-			if err := sp.b.Set(sp.kbuf, rv, nil); err != nil {
-				return err
-			}
-			sp.account(true, len(rv))
-		}
-		if wrote {
-			sp.st.RollupsWritten++
-		}
+	if err := sp.writeRollups(slices.Clone(sp.kbuf[1:]), seqs, chunks, hdrs, rollupWidths(sp.db.opts.Rollups)); err != nil {
+		return err
 	}
 	for _, c := range run {
 		c.wantHdr, c.wantPay = false, eb.blob == nil

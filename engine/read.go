@@ -312,38 +312,37 @@ func (c *chunkIter) Rollup(accept func(width int64) bool) (*query.Rollup, error)
 	// the block's tiers would read the finer ones' values too. (Tiers of
 	// widths no longer configured are not used.)
 	ws := c.db.opts.Rollups
-	found := int64(0)
-	for i := len(ws) - 1; i >= 0 && found == 0; i-- {
+	for i := len(ws) - 1; i >= 0; i-- {
 		w := int64(ws[i])
 		if !accept(w) {
 			continue
 		}
 		c.pkey = appendRollupKey(c.pkey[:0], c.bkey[1:], w)
-		if c.riter.SeekGE(c.pkey) && bytes.Equal(c.riter.Key(), c.pkey) {
-			found = w
+		if !c.riter.SeekGE(c.pkey) || !bytes.Equal(c.riter.Key(), c.pkey) {
+			if err := c.riter.Error(); err != nil {
+				return nil, fmt.Errorf("engine: read rollups of series %d: %w", c.id, err)
+			}
+			continue
 		}
-	}
-	if err := c.riter.Error(); err != nil {
-		return nil, fmt.Errorf("engine: read rollups of series %d: %w", c.id, err)
-	}
-	if found == 0 {
-		return nil, nil
-	}
-	w := found
-	v, err := c.riter.ValueAndErr()
-	if err == nil {
+		v, err := c.riter.ValueAndErr()
 		var relErr float64
 		var tiers []query.RollupTier
-		relErr, tiers, c.rbuf, err = decodeRollupValue(v, c.rbuf)
-		if err == nil && (len(tiers) != 1 || tiers[0].Width != w) {
+		if err == nil {
+			relErr, tiers, c.rbuf, err = decodeRollupValue(v, c.rbuf)
+		}
+		if err == nil && tiers != nil && (len(tiers) != 1 || tiers[0].Width != w) {
 			err = blockCorrupt("rollup under width %d holds other tiers", w)
 		}
-		if err == nil {
-			c.rollup = query.Rollup{Tier: tiers[0], RelErr: relErr, MinT: c.mint}
-			return &c.rollup, nil
+		if err != nil {
+			return nil, fmt.Errorf("engine: rollups of series %d at %d: %w", c.id, c.bchunks[0].hdr.MinT, err)
 		}
+		if tiers == nil {
+			continue // skipped for this block: a finer tier, or the points
+		}
+		c.rollup = query.Rollup{Tier: tiers[0], RelErr: relErr, MinT: c.mint}
+		return &c.rollup, nil
 	}
-	return nil, fmt.Errorf("engine: rollups of series %d at %d: %w", c.id, c.bchunks[0].hdr.MinT, err)
+	return nil, nil
 }
 
 // nextBlockChunk moves to the next chunk of a cold block that may hold

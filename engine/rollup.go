@@ -19,8 +19,17 @@ import (
 // rollupVersion is the version of the 0x09 value. Part of the format.
 const rollupVersion = 1
 
-// rollupFlagZstd: the body is a zstd frame. Part of the format.
-const rollupFlagZstd = 1 << 0
+// Rollup value flags. Part of the format.
+const (
+	rollupFlagZstd    = 1 << 0 // the body is a zstd frame
+	rollupFlagSkipped = 1 << 1 // no windows: the tier does not pay for this block (read its points); the body is empty
+)
+
+// rollupSkipped is the value of a tier that was not kept.
+var rollupSkipped = func() []byte {
+	v := []byte{rollupVersion, rollupFlagSkipped, 0, 0}
+	return binary.LittleEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
+}()
 
 // encodeRollupValue wraps a rollup body (compact.AppendRollups) into the
 // stored value: version | flags | uvarint raw length | uvarint stored
@@ -39,7 +48,8 @@ func encodeRollupValue(body []byte) []byte {
 }
 
 // decodeRollupValue checks and unwraps a stored rollup value into buf and
-// decodes it; the tiers alias the returned buffer, never v.
+// decodes it; the tiers alias the returned buffer, never v. A skipped
+// tier's marker gives no tiers and no error.
 func decodeRollupValue(v, buf []byte) (relErr float64, tiers []query.RollupTier, out []byte, err error) {
 	if len(v) < 2+4 {
 		return 0, nil, buf, blockCorrupt("rollup of %d bytes is too short", len(v))
@@ -53,8 +63,14 @@ func decodeRollupValue(v, buf []byte) (relErr float64, tiers []query.RollupTier,
 	}
 	flags := v[1]
 	rawLen, r, ok := uvarint(body[2:])
-	if !ok || rawLen > maxBlockRaw || flags&^rollupFlagZstd != 0 {
+	if !ok || rawLen > maxBlockRaw || flags&^(rollupFlagZstd|rollupFlagSkipped) != 0 || flags == rollupFlagZstd|rollupFlagSkipped {
 		return 0, nil, buf, blockCorrupt("rollup header")
+	}
+	if flags == rollupFlagSkipped {
+		if rawLen != 0 || len(r) != 1 || r[0] != 0 {
+			return 0, nil, buf, blockCorrupt("skipped rollup with a body")
+		}
+		return 0, nil, buf[:0], nil
 	}
 	storedLen, r, ok := uvarint(r)
 	if !ok || storedLen != uint64(len(r)) || flags == 0 && storedLen != rawLen {

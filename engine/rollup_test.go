@@ -211,3 +211,54 @@ func TestRollupsAndRetention(t *testing.T) {
 		t.Fatalf("want the last two hours (720 points): %v %v", raw[0].Times, raw[0].Values)
 	}
 }
+
+// TestRollupTierSkipped: a tier whose windows hold too few points to pay
+// is not kept (a marker says so and compaction does not retry); queries
+// that could use it read the points, or a coarser tier.
+func TestRollupTierSkipped(t *testing.T) {
+	opts := &engine.Options{Now: fixedClock, NoBackgroundCompaction: true, Rollups: []time.Duration{time.Minute, time.Hour}}
+	db := open(t, t.TempDir(), opts)
+	defer db.Close()
+	s, _ := db.Series("sparse", nil)
+	var b engine.Batch
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 30000; i++ { // one point per 10 s: 6 per minute
+		b.Add(s, start.Add(time.Duration(i)*10*time.Second).UnixNano(), math.Exp(math.Sin(float64(i))*2))
+	}
+	if err := db.Append(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if st := db.LastCompaction(); st.RollupsWritten == 0 {
+		t.Fatalf("no rollups: %+v", st)
+	}
+	r := mustCheck(t, db)
+	t.Logf("check: %+v", r)
+	for _, step := range []time.Duration{time.Minute, time.Hour} {
+		ps, err := db.Query("sparse").Step(step).UseRollups().PercentilesBy(50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exact := ps[0].Exact(); exact != (step == time.Minute) {
+			t.Fatalf("step %v: exact %v (the minute tier does not pay, the hour tier does)", step, exact)
+		}
+		raw, _ := db.Query("sparse").Step(step).AggregateBy(query.Count, query.Max)
+		ro, _ := db.Query("sparse").Step(step).UseRollups().AggregateBy(query.Count, query.Max)
+		if len(raw[0].Values) != len(ro[0].Values) {
+			t.Fatalf("step %v: %d windows vs %d", step, len(raw[0].Values), len(ro[0].Values))
+		}
+		for i := range raw[0].Values {
+			if !slices.Equal(raw[0].Values[i], ro[0].Values[i]) {
+				t.Fatalf("step %v window %d: %v vs %v", step, i, raw[0].Values[i], ro[0].Values[i])
+			}
+		}
+	}
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if st := db.LastCompaction(); st.RollupsWritten != 0 {
+		t.Fatalf("a second compaction rebuilt rollups: %+v", st)
+	}
+}

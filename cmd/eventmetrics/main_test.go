@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventmetrics/eventmetrics/engine"
+	"github.com/eventmetrics/eventmetrics/query"
 )
 
 func TestCheckCommand(t *testing.T) {
@@ -69,6 +72,10 @@ func TestCompactCommand(t *testing.T) {
 	for i := 3000; i > 0; i-- {
 		s.ObserveAtNanos(int64(i)*1e9, float64(i))
 	}
+	lat, _ := db.Series("lat", nil) // values that do not compress to nothing: rollups pay
+	for i := 1; i <= 3000; i++ {
+		lat.ObserveAtNanos(int64(i)*1e9, math.Exp(math.Sin(float64(i)*0.7)*3))
+	}
 	db.Close()
 	var out, errb bytes.Buffer
 	if code := run([]string{"compact", dir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "merged") {
@@ -78,7 +85,19 @@ func TestCompactCommand(t *testing.T) {
 	if code := run([]string{"compact", "--retention", "-1s", dir}, &out, &errb); code != 2 {
 		t.Fatalf("negative retention: exit %d", code)
 	}
-	db, err = engine.Open(dir, nil)
+	for _, bad := range []string{"1x", "1h,1m", "1ms"} {
+		errb.Reset()
+		if code := run([]string{"compact", "--rollups", bad, dir}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "rollup") {
+			t.Fatalf("--rollups %s: exit %d: %s", bad, code, errb.String())
+		}
+	}
+	// The points are from 1970: cold. Pack them, with rollups.
+	out.Reset()
+	if code := run([]string{"compact", "--rollups", "1m,1h", dir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "with rollups") {
+		t.Fatalf("compact --rollups: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	t.Log(out.String())
+	db, err = engine.Open(dir, &engine.Options{Rollups: []time.Duration{time.Minute, time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,5 +105,12 @@ func TestCompactCommand(t *testing.T) {
 	vs, err := db.Query("m").Values()
 	if err != nil || len(vs) != 3000 || vs[0] != 1 || vs[2999] != 3000 {
 		t.Fatalf("after compact: %d values, %v", len(vs), err)
+	}
+	if r, err := db.Check(); err != nil || !r.OK() || r.Blocks == 0 || r.Rollups == 0 {
+		t.Fatalf("check after compact: %+v %v", r, err)
+	}
+	rows, err := db.Query("lat").Step(time.Minute).UseRollups().AggregateBy(query.Count)
+	if err != nil || len(rows) != 1 || len(rows[0].Times) != 51 || rows[0].Values[0][0] != 59 || rows[0].Values[1][0] != 60 {
+		t.Fatalf("counts per minute from rollups: %+v %v", rows, err)
 	}
 }
