@@ -31,6 +31,8 @@ const (
 	crashMargin    = 400 * time.Millisecond
 )
 
+var crashRollups = []time.Duration{time.Second}
+
 func crashValue(g, i int) float64 { return float64(g)*1e9 + float64(i) + 0.25 }
 func crashTS(i int) int64         { return 1_700_000_000_000_000_000 + int64(i)*1_000_000 }
 
@@ -57,6 +59,7 @@ func TestCrashChild(t *testing.T) {
 		SyncEvery:       crashSyncEvery,
 		ChunkPoints:     64,
 		CheckpointBytes: 64 << 10, // checkpoint often, so kills land inside them too
+		Rollups:         crashRollups, // the points are years old: cold blocks with rollups
 	})
 	if err != nil {
 		fmt.Println("OPEN-ERROR", err)
@@ -74,7 +77,8 @@ func TestCrashChild(t *testing.T) {
 				os.Exit(6)
 			}
 			out.Lock()
-			fmt.Fprintf(w, "c %d\n", db.LastCompaction().ChunksMerged)
+			st := db.LastCompaction()
+			fmt.Fprintf(w, "c %d %d %d\n", st.ChunksMerged, st.ChunksBlocked, st.BlocksOpened)
 			w.Flush()
 			out.Unlock()
 		}
@@ -123,11 +127,14 @@ func TestCrashKill9(t *testing.T) {
 }
 
 func crashRounds(t *testing.T, mode engine.SyncMode, rounds int, ooo bool) {
-	var merged atomic.Int64 // chunks merged by the child's compactions
+	var merged, blocked, opened atomic.Int64 // by the child's compactions
 	defer func() {
-		t.Logf("the children's compactions merged %d chunks", merged.Load())
-		if ooo && merged.Load() == 0 && !t.Failed() {
-			t.Errorf("no compaction merged anything: the kills never met one")
+		t.Logf("the children's compactions merged %d chunks, packed %d into cold blocks, unpacked %d blocks", merged.Load(), blocked.Load(), opened.Load())
+		if !t.Failed() && blocked.Load() == 0 {
+			t.Errorf("no compaction packed a cold block: the kills never met one")
+		}
+		if ooo && !t.Failed() && (merged.Load() == 0 || opened.Load() == 0) {
+			t.Errorf("no compaction merged chunks or unpacked a block: the kills never met one")
 		}
 	}()
 	tsOf := crashTS
@@ -160,9 +167,11 @@ func crashRounds(t *testing.T, mode engine.SyncMode, rounds int, ooo bool) {
 					sc := bufio.NewScanner(stdout)
 					for sc.Scan() {
 						f := strings.Fields(sc.Text())
-						if len(f) == 2 && f[0] == "c" {
-							n, _ := strconv.Atoi(f[1])
-							merged.Add(int64(n))
+						if len(f) == 4 && f[0] == "c" {
+							for k, c := range []*atomic.Int64{&merged, &blocked, &opened} {
+								n, _ := strconv.Atoi(f[k+1])
+								c.Add(int64(n))
+							}
 							continue
 						}
 						if len(f) != 2 {
@@ -180,9 +189,19 @@ func crashRounds(t *testing.T, mode engine.SyncMode, rounds int, ooo bool) {
 				<-done
 				cmd.Wait()
 
-				db, err := engine.Open(dir, nil)
+				db, err := engine.Open(dir, &engine.Options{Rollups: crashRollups, NoBackgroundCompaction: true})
 				if err != nil {
 					t.Fatalf("round %d: reopen after kill: %v", round, err)
+				}
+				// Blocks and rollups consistent with the points; counts
+				// from rollups equal counts from points.
+				if r, err := db.Check(); err != nil || !r.OK() {
+					t.Fatalf("round %d: check after kill: %v %v", round, err, r.Problems)
+				}
+				raw, err1 := db.Query("crash").Step(time.Second).AggregateBy(query.Count)
+				ro, err2 := db.Query("crash").Step(time.Second).UseRollups().AggregateBy(query.Count)
+				if err1 != nil || err2 != nil || len(raw) != 1 || len(ro) != 1 || !slices.EqualFunc(raw[0].Values, ro[0].Values, slices.Equal) {
+					t.Fatalf("round %d: counts per second from rollups differ from the points (%v %v)", round, err1, err2)
 				}
 				total := 0
 				for g := 0; g < crashWriters; g++ {
