@@ -58,7 +58,7 @@ func TestCrashChild(t *testing.T) {
 		Sync:            engine.SyncMode(mode),
 		SyncEvery:       crashSyncEvery,
 		ChunkPoints:     64,
-		CheckpointBytes: 64 << 10, // checkpoint often, so kills land inside them too
+		CheckpointBytes: 64 << 10,     // checkpoint often, so kills land inside them too
 		Rollups:         crashRollups, // the points are years old: cold blocks with rollups
 	})
 	if err != nil {
