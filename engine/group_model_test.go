@@ -109,6 +109,55 @@ func checkGroups(t *testing.T, rng *rand.Rand, q *query.Query, m *model, want []
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same from rollups (when the store has them): the same windows,
+	// count/min/max/last identical, sums up to the order of additions,
+	// percentiles exact or within their stated bound.
+	rrows, err := q.UseRollups().AggregateBy(query.Count, query.Sum, query.Min, query.Max, query.Last)
+	if err != nil {
+		t.Fatalf("%s: rollups: %v", what, err)
+	}
+	rprows, err := q.UseRollups().PercentilesBy(50, 99)
+	if err != nil {
+		t.Fatalf("%s: rollups: %v", what, err)
+	}
+	if len(rrows) != len(rows) || len(rprows) != len(prows) {
+		t.Fatalf("%s: %d/%d rows from rollups, %d/%d from points", what, len(rrows), len(rprows), len(rows), len(prows))
+	}
+	for ri, r := range rows {
+		rr := rrows[ri]
+		if !slices.Equal(r.Times, rr.Times) || !rr.Exact() {
+			t.Fatalf("%s (step %v): rollup windows %v, point windows %v", what, step, rr.Times, r.Times)
+		}
+		for i := range r.Values {
+			a, b := r.Values[i], rr.Values[i]
+			scale := math.Abs(a[2]) + math.Abs(a[3])
+			if a[0] != b[0] || a[2] != b[2] || a[3] != b[3] || math.Float64bits(a[4]) != math.Float64bits(b[4]) ||
+				!(closeEnough(b[1], a[1], scale*a[0]) || math.IsNaN(a[1]) && math.IsNaN(b[1])) {
+				t.Fatalf("%s (step %v): row %d window %d: %v from points, %v from rollups", what, step, ri, r.Times[i], a, b)
+			}
+		}
+		pr, rp := prows[ri], rprows[ri]
+		for i := range pr.Values {
+			if rp.RelErr == nil || rp.RelErr[i] == 0 {
+				if !slices.EqualFunc(pr.Values[i], rp.Values[i], func(x, y float64) bool { return x == y || x != x && y != y }) {
+					t.Fatalf("%s: exact percentiles from rollups %v, from points %v", what, rp.Values[i], pr.Values[i])
+				}
+				continue
+			}
+			c := ref[rowKey(pr)][pr.Times[i]]
+			if step == 0 && mint == math.MinInt64 {
+				c = ref[rowKey(pr)][math.MinInt64]
+			}
+			vals := slices.Clone(c.vals)
+			slices.Sort(vals)
+			for j, p := range []float64{50, 99} {
+				x := vals[int(math.Floor(p/100*float64(len(vals)-1)))]
+				if got := rp.Values[i][j]; !(got == x || math.Abs(got-x) <= rp.RelErr[i]*math.Abs(x)*(1+1e-9)) {
+					t.Fatalf("%s: p%v from rollups %v, exact value at its rank %v, bound %v", what, p, got, x, rp.RelErr[i])
+				}
+			}
+		}
+	}
 	for _, set := range [][]query.Row{rows, prows, brows} {
 		n := 0
 		for _, r := range set {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/eventmetrics/eventmetrics/engine"
 	"github.com/eventmetrics/eventmetrics/internal/testutil"
@@ -74,7 +75,10 @@ func runModel(t *testing.T, rng *rand.Rand) {
 		CheckpointBytes: int64(1+rng.IntN(64)) << 10,
 		Sync:            engine.SyncMode(rng.IntN(3)),
 	}
-	t.Logf("options: chunk %d, checkpoint bytes %d, sync %v", opts.ChunkPoints, opts.CheckpointBytes, opts.Sync)
+	if rng.IntN(2) == 0 {
+		opts.Rollups = []time.Duration{time.Second, time.Minute, time.Hour}[rng.IntN(3):]
+	}
+	t.Logf("options: chunk %d, checkpoint bytes %d, sync %v, rollups %v", opts.ChunkPoints, opts.CheckpointBytes, opts.Sync, opts.Rollups)
 	db := open(t, dir, opts)
 	defer func() { db.Close() }()
 	m := &model{}

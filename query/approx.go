@@ -2,9 +2,6 @@ package query
 
 import (
 	"fmt"
-	"math"
-
-	"github.com/DataDog/sketches-go/ddsketch"
 )
 
 // Approx is an approximate result that states its error bound.
@@ -34,11 +31,10 @@ func (q *Query) ApproxPercentiles(relErr float64, ps ...float64) (Approx, error)
 			return Approx{}, fmt.Errorf("query: percentile %g is outside [0, 100]", p)
 		}
 	}
-	sk, err := ddsketch.NewDefaultDDSketch(relErr)
+	cell, err := newApproxCell(relErr)
 	if err != nil {
-		return Approx{}, fmt.Errorf("query: %w", err)
+		return Approx{}, err
 	}
-	var negInf, posInf, finite uint64
 	var d decoder
 	err = q.scan(func(it ChunkIterator, c *Chunk, _ bool) error {
 		_, vs, err := d.points(it, c, q.mint, q.maxt)
@@ -46,17 +42,8 @@ func (q *Query) ApproxPercentiles(relErr float64, ps ...float64) (Approx, error)
 			return err
 		}
 		for _, v := range vs {
-			switch {
-			case v != v:
-			case math.IsInf(v, 1):
-				posInf++
-			case math.IsInf(v, -1):
-				negInf++
-			default:
-				if err := sk.Add(v); err != nil {
-					return fmt.Errorf("query: sketch: %w", err)
-				}
-				finite++
+			if err := cell.add(v); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -64,30 +51,9 @@ func (q *Query) ApproxPercentiles(relErr float64, ps ...float64) (Approx, error)
 	if err != nil {
 		return Approx{}, err
 	}
-	n := negInf + finite + posInf
-	out := Approx{Values: make([]float64, len(ps)), RelativeError: relErr, Count: n}
-	for i, p := range ps {
-		if n == 0 {
-			out.Values[i] = math.NaN()
-			continue
-		}
-		rank := math.Floor(p / 100 * float64(n-1))
-		switch {
-		case rank < float64(negInf):
-			out.Values[i] = math.Inf(-1)
-		case rank >= float64(negInf+finite):
-			out.Values[i] = math.Inf(1)
-		default:
-			qq := 0.0
-			if finite > 1 {
-				qq = (rank - float64(negInf)) / float64(finite-1)
-			}
-			v, err := sk.GetValueAtQuantile(qq)
-			if err != nil {
-				return Approx{}, fmt.Errorf("query: sketch: %w", err)
-			}
-			out.Values[i] = v
-		}
+	vals, err := cell.quantiles(ps)
+	if err != nil {
+		return Approx{}, err
 	}
-	return out, nil
+	return Approx{Values: vals, RelativeError: relErr, Count: cell.count()}, nil
 }

@@ -1,8 +1,10 @@
 package query
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 
@@ -119,6 +121,11 @@ func (a *approxCell) add(v float64) error {
 	return nil
 }
 
+// count is the number of values added (NaN aside).
+func (a *approxCell) count() uint64 {
+	return a.negInf + a.posInf + uint64(math.Round(a.sk.GetCount()))
+}
+
 // merge adds a rollup window's values. A sketch of another accuracy is
 // re-binned value by value (each bin at its representative value), which
 // adds its error to the bound.
@@ -151,9 +158,24 @@ func (a *approxCell) merge(rw *RollupWindow, relErr float64) error {
 }
 
 // quantiles returns the percentiles ps at ranks ⌊p/100·(n−1)⌋ of the n
-// values (NaN for none).
+// values (NaN for none): the representative value of the sketch bin
+// holding that rank. (Ranks are found on the bins themselves: asking the
+// sketch for quantile rank/(n-1) can land one rank off through float
+// rounding.)
 func (a *approxCell) quantiles(ps []float64) ([]float64, error) {
-	finite := uint64(math.Round(a.sk.GetCount()))
+	type bin struct{ v, n float64 }
+	var bins []bin
+	a.sk.ForEach(func(v, n float64) bool {
+		if n > 0 {
+			bins = append(bins, bin{v, n})
+		}
+		return false
+	})
+	slices.SortFunc(bins, func(x, y bin) int { return cmp.Compare(x.v, y.v) })
+	finite := uint64(0)
+	for _, b := range bins {
+		finite += uint64(math.Round(b.n))
+	}
 	n := a.negInf + finite + a.posInf
 	out := make([]float64, len(ps))
 	for i, p := range ps {
@@ -161,22 +183,21 @@ func (a *approxCell) quantiles(ps []float64) ([]float64, error) {
 			out[i] = math.NaN()
 			continue
 		}
-		rank := math.Floor(p / 100 * float64(n-1))
+		rank := uint64(math.Floor(p / 100 * float64(n-1)))
 		switch {
-		case rank < float64(a.negInf):
+		case rank < a.negInf:
 			out[i] = math.Inf(-1)
-		case rank >= float64(a.negInf+finite):
+		case rank >= a.negInf+finite:
 			out[i] = math.Inf(1)
 		default:
-			qq := 0.0
-			if finite > 1 {
-				qq = (rank - float64(a.negInf)) / float64(finite-1)
+			r, cum := rank-a.negInf, uint64(0)
+			for _, b := range bins {
+				cum += uint64(math.Round(b.n))
+				if cum > r {
+					out[i] = b.v
+					break
+				}
 			}
-			v, err := a.sk.GetValueAtQuantile(qq)
-			if err != nil {
-				return nil, fmt.Errorf("query: sketch: %w", err)
-			}
-			out[i] = v
 		}
 	}
 	return out, nil
