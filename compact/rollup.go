@@ -1,6 +1,7 @@
 package compact
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ func BuildRollups(chunks []RollupChunk, widths []int64, relErr float64) ([]query
 	}
 	var pts []pt
 	order := slices.Clone(chunks)
-	slices.SortStableFunc(order, func(a, b RollupChunk) int { return cmp64(a.Seq, b.Seq) })
+	slices.SortStableFunc(order, func(a, b RollupChunk) int { return cmp.Compare(a.Seq, b.Seq) })
 	for _, c := range order {
 		for i, t := range c.TS {
 			if v := c.VS[i]; v == v {
@@ -55,7 +56,7 @@ func BuildRollups(chunks []RollupChunk, widths []int64, relErr float64) ([]query
 			}
 		}
 	}
-	slices.SortStableFunc(pts, func(a, b pt) int { return cmp64(a.t, b.t) })
+	slices.SortStableFunc(pts, func(a, b pt) int { return cmp.Compare(a.t, b.t) })
 	tiers := make([]query.RollupTier, 0, len(widths))
 	for _, w := range widths {
 		if len(pts) > 0 && (pts[0].t < math.MinInt64+w || pts[len(pts)-1].t > math.MaxInt64-w) {
@@ -101,16 +102,6 @@ func BuildRollups(chunks []RollupChunk, widths []int64, relErr float64) ([]query
 		tiers = append(tiers, tier)
 	}
 	return tiers, nil
-}
-
-func cmp64[T int64 | uint64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // floorTo is the start of the width-w window (aligned to 0) holding t.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -361,10 +362,10 @@ func (sp *seriesPlan) run() error {
 		}
 	}
 	slices.SortFunc(sp.loose, func(a, b *chunkRef) int {
-		if c := cmpInt(a.info.MinT, b.info.MinT); c != 0 {
+		if c := cmp.Compare(a.info.MinT, b.info.MinT); c != 0 {
 			return c
 		}
-		return cmpInt(a.info.Seq, b.info.Seq)
+		return cmp.Compare(a.info.Seq, b.info.Seq)
 	})
 	// Merge overlapping and undersized runs.
 	infos := make([]compact.Chunk, len(sp.loose))
@@ -394,10 +395,10 @@ func (sp *seriesPlan) run() error {
 		}
 	}
 	slices.SortFunc(final, func(a, b *chunkRef) int {
-		if c := cmpInt(a.info.MinT, b.info.MinT); c != 0 {
+		if c := cmp.Compare(a.info.MinT, b.info.MinT); c != 0 {
 			return c
 		}
-		return cmpInt(a.info.Seq, b.info.Seq)
+		return cmp.Compare(a.info.Seq, b.info.Seq)
 	})
 	// Pack cold chunks into blocks; everything else stays (or becomes) loose.
 	var run []*chunkRef
@@ -449,16 +450,6 @@ func (sp *seriesPlan) overlapsBlock(loose []*chunkRef, bl storedBlock) bool {
 		}
 	}
 	return false
-}
-
-func cmpInt[T int64 | uint64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // bytesOf returns a chunk's whole encoded bytes.
@@ -612,7 +603,7 @@ func (sp *seriesPlan) merge(g []int) ([]*chunkRef, error) {
 	vss := make([][]float64, 0, len(g))
 	// Runs in creation order (seq), so equal timestamps keep write order.
 	order := slices.Clone(g)
-	slices.SortFunc(order, func(a, b int) int { return cmpInt(sp.loose[a].info.Seq, sp.loose[b].info.Seq) })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(sp.loose[a].info.Seq, sp.loose[b].info.Seq) })
 	for _, k := range order {
 		c := sp.loose[k]
 		data, err := sp.bytesOf(c)

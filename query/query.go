@@ -217,37 +217,29 @@ type scalarState struct {
 }
 
 func (s *scalarState) addHeader(h encode.Header, seq uint64) {
-	n := uint64(h.Count - h.NaNs)
-	if n == 0 {
-		return
-	}
-	s.count += n
-	s.sum += h.Sum
-	if !s.hasMinMax || h.Min < s.min {
-		s.min = h.Min
-	}
-	if !s.hasMinMax || h.Max > s.max {
-		s.max = h.Max
-	}
-	s.hasMinMax = true
-	s.offerLast(h.LastT, seq, h.Last)
+	s.addSummary(uint64(h.Count-h.NaNs), h.Sum, h.Min, h.Max, h.LastT, seq, h.Last)
 }
 
 // addRollup adds a rollup window's aggregates.
 func (s *scalarState) addRollup(rw *RollupWindow) {
-	if rw.Count == 0 {
+	s.addSummary(rw.Count, rw.Sum, rw.Min, rw.Max, rw.LastT, rw.LastSeq, rw.Last)
+}
+
+// addSummary adds the aggregates of n values (none when n is 0).
+func (s *scalarState) addSummary(n uint64, sum, mn, mx float64, lastT int64, lastSeq uint64, last float64) {
+	if n == 0 {
 		return
 	}
-	s.count += rw.Count
-	s.sum += rw.Sum
-	if !s.hasMinMax || rw.Min < s.min {
-		s.min = rw.Min
+	s.count += n
+	s.sum += sum
+	if !s.hasMinMax || mn < s.min {
+		s.min = mn
 	}
-	if !s.hasMinMax || rw.Max > s.max {
-		s.max = rw.Max
+	if !s.hasMinMax || mx > s.max {
+		s.max = mx
 	}
 	s.hasMinMax = true
-	s.offerLast(rw.LastT, rw.LastSeq, rw.Last)
+	s.offerLast(lastT, lastSeq, last)
 }
 
 func (s *scalarState) offerLast(t int64, seq uint64, v float64) {
