@@ -165,9 +165,15 @@ func TestRollups(t *testing.T) {
 	}
 	ingest(t, db, cfg, late, 1, 7)
 	compareAggs("with late points")
-	compactSettled(t, db)
+	if st := compactSettled(t, db); st.BlocksOpened == 0 {
+		t.Fatalf("the late points unpacked no block: %+v", st)
+	}
 	compareAggs("after merging the late points")
-	mustCheck(t, db)
+	// Every block, repacked ones included, has its three tiers (kept or
+	// marked as not paying).
+	if r := mustCheck(t, db); r.Rollups != 3*r.Blocks {
+		t.Fatalf("%d rollup tiers for %d blocks", r.Rollups, r.Blocks)
+	}
 }
 
 // TestRollupsAndRetention: windows below the retention cutoff are never
