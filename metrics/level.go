@@ -113,7 +113,7 @@ func (n *node) propagate() {
 // at once for every metric in the subtree whose nodes inherit.
 func (r *Registry) SetLevel(name string, l Level) error {
 	if !l.valid() {
-		return fmt.Errorf("metrics: set level of %q: invalid level %d", name, int32(l))
+		return fmt.Errorf("%w: set level of %q: invalid level %d", ErrInvalid, name, int32(l))
 	}
 	if name != "" {
 		if err := validateDotted(name); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -77,11 +78,17 @@ type Collector interface {
 	Collect() ([]*dto.MetricFamily, error)
 }
 
-// CollectorFunc adapts a function to Collector.
-type CollectorFunc func() ([]*dto.MetricFamily, error)
+// CollectorFunc returns a Collector that calls fn. Each call returns a
+// distinct collector (a pointer), which UnregisterCollector recognizes.
+func CollectorFunc(fn func() ([]*dto.MetricFamily, error)) Collector {
+	return &funcCollector{fn: fn}
+}
 
-// Collect calls f.
-func (f CollectorFunc) Collect() ([]*dto.MetricFamily, error) { return f() }
+type funcCollector struct {
+	fn func() ([]*dto.MetricFamily, error)
+}
+
+func (f *funcCollector) Collect() ([]*dto.MetricFamily, error) { return f.fn() }
 
 // Registry holds metrics, the level tree of their dotted names, and
 // optionally the engine their observations go to. All its methods are safe
@@ -255,6 +262,9 @@ func (r *Registry) RegisterCollector(c Collector) error {
 	if c == nil {
 		return fmt.Errorf("%w: nil collector", ErrInvalid)
 	}
+	if !reflect.TypeOf(c).Comparable() {
+		return fmt.Errorf("%w: collector of type %T is not comparable: register a pointer", ErrInvalid, c)
+	}
 	fams, err := c.Collect()
 	if err != nil {
 		return fmt.Errorf("metrics: register collector: collect: %w", err)
@@ -292,6 +302,9 @@ func (r *Registry) RegisterCollector(c Collector) error {
 func (r *Registry) UnregisterCollector(c Collector) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if c == nil || !reflect.TypeOf(c).Comparable() {
+		return false
+	}
 	for e := range r.collectors {
 		if e.c == c {
 			delete(r.collectors, e)
