@@ -11,9 +11,10 @@ import (
 
 // Counter is a monotonically increasing value (one label set of a counter
 // metric). It is safe for concurrent use. With an engine attached, each
-// increment is stored as the series' new running total (engine
-// Series.Increment), stamped with the engine's clock; the in-memory value,
-// which exposition shows, counts from the process start.
+// increment is stored as the series' new running total, continuing from
+// the total stored before (as engine Increment does), in timestamp order;
+// the in-memory value, which exposition shows, counts from the process
+// start.
 type Counter struct {
 	cell
 	n    atomic.Uint64 // integer increments
@@ -48,8 +49,8 @@ func (c *Counter) Inc() {
 		c = c.fam.live(&c.cell, c).(*Counter)
 	}
 	c.n.Add(1)
-	if s := c.ser.Load(); s != nil {
-		c.fam.reg.engineError(s.Increment(1))
+	if b := c.bind.Load(); b != nil {
+		b.add(1)
 	}
 }
 
@@ -69,8 +70,8 @@ func (c *Counter) Add(v float64) error {
 	} else {
 		addFloat(&c.bits, v)
 	}
-	if s := c.ser.Load(); s != nil {
-		c.fam.reg.engineError(s.Increment(v))
+	if b := c.bind.Load(); b != nil {
+		b.add(v)
 	}
 	return nil
 }
@@ -104,6 +105,15 @@ func (c *Counter) CountPanics(fn func()) {
 	}()
 	fn()
 	ok = true
+}
+
+// add stores the counter's new running total.
+func (b *binding) add(d float64) {
+	w := b.w
+	w.mu.Lock()
+	b.total += d
+	w.appendLocked(b.s, w.r.nowNanos(), b.total)
+	w.mu.Unlock()
 }
 
 func (c *Counter) collect(m *dto.Metric, _ int64) {

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/eventmetrics/eventmetrics/engine"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 )
@@ -101,7 +100,7 @@ type cell struct {
 	pairs     []*dto.LabelPair // constant and bound labels, sorted; immutable
 	state     atomic.Int32
 	idleSince atomic.Int64
-	ser       atomic.Pointer[engine.Series]
+	bind      atomic.Pointer[binding] // nil without an engine
 }
 
 func (c *cell) base() *cell { return c }
@@ -273,27 +272,7 @@ func (f *family) initSingle() {
 	c.fam = f
 	c.pairs = f.constPairs
 	f.single = m
-	f.bindLocked(m, f.reg.engine.Load())
-}
-
-// bindLocked resolves the engine series of a cell (f.mu held).
-func (f *family) bindLocked(m metricCell, db *engine.DB) {
-	c := m.base()
-	if db == nil {
-		c.ser.Store(nil)
-		return
-	}
-	ls := make(engine.Labels, len(c.pairs))
-	for _, p := range c.pairs {
-		ls[p.GetName()] = p.GetValue()
-	}
-	s, err := db.Series(f.promName, ls)
-	if err != nil {
-		f.reg.engineError(fmt.Errorf("metrics: resolve series of %s: %w", f.promName, err))
-		c.ser.Store(nil)
-		return
-	}
-	c.ser.Store(s)
+	f.bind(c, f.reg.wr.Load())
 }
 
 // lookup returns the cell of the label values vals (complete, in
@@ -337,7 +316,7 @@ func (f *family) lookup(vals []string) (metricCell, error) {
 	}
 	sortPairs(c.pairs)
 	f.cells[c.key] = m
-	f.bindLocked(m, f.reg.engine.Load())
+	f.bind(c, f.reg.wr.Load())
 	return m, nil
 }
 

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 type Gauge struct {
 	cell
 	bits atomic.Uint64
-	mu   sync.Mutex // serializes changes while an engine is attached
 }
 
 // Gauge registers a gauge without labels.
@@ -47,11 +45,12 @@ func (g *Gauge) Set(v float64) {
 	if g.state.Load() != stTouched {
 		g = g.fam.live(&g.cell, g).(*Gauge)
 	}
-	if s := g.ser.Load(); s != nil {
-		g.mu.Lock()
+	if b := g.bind.Load(); b != nil {
+		w := b.w
+		w.mu.Lock()
 		g.bits.Store(math.Float64bits(v))
-		g.fam.reg.engineError(s.Observe(v))
-		g.mu.Unlock()
+		w.appendLocked(b.s, w.r.nowNanos(), v)
+		w.mu.Unlock()
 		return
 	}
 	g.bits.Store(math.Float64bits(v))
@@ -65,11 +64,12 @@ func (g *Gauge) Add(d float64) {
 	if g.state.Load() != stTouched {
 		g = g.fam.live(&g.cell, g).(*Gauge)
 	}
-	if s := g.ser.Load(); s != nil {
-		g.mu.Lock()
+	if b := g.bind.Load(); b != nil {
+		w := b.w
+		w.mu.Lock()
 		v := addFloat(&g.bits, d)
-		g.fam.reg.engineError(s.Observe(v))
-		g.mu.Unlock()
+		w.appendLocked(b.s, w.r.nowNanos(), v)
+		w.mu.Unlock()
 		return
 	}
 	addFloat(&g.bits, d)

@@ -5,10 +5,10 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/eventmetrics/eventmetrics/engine"
 	"github.com/eventmetrics/eventmetrics/query"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
@@ -26,7 +26,6 @@ type Histogram struct {
 	cell
 	b    atomic.Pointer[hbuckets]
 	sum  atomic.Uint64 // float64 bits
-	mu   sync.Mutex    // serializes observations while an engine is attached, and SetBuckets
 	unit float64
 }
 
@@ -116,11 +115,12 @@ func (h *Histogram) Observe(v float64) {
 	if h.state.Load() != stTouched {
 		h = h.fam.live(&h.cell, h).(*Histogram)
 	}
-	if s := h.ser.Load(); s != nil {
-		h.mu.Lock()
+	if b := h.bind.Load(); b != nil {
+		w := b.w
+		w.mu.Lock()
 		h.count(v)
-		h.fam.reg.engineError(s.Observe(v))
-		h.mu.Unlock()
+		w.appendLocked(b.s, w.r.nowNanos(), v)
+		w.mu.Unlock()
 		return
 	}
 	h.count(v)
@@ -134,11 +134,12 @@ func (h *Histogram) ObserveAt(t time.Time, v float64) {
 	if h.state.Load() != stTouched {
 		h = h.fam.live(&h.cell, h).(*Histogram)
 	}
-	if s := h.ser.Load(); s != nil {
-		h.mu.Lock()
+	if b := h.bind.Load(); b != nil {
+		w := b.w
+		w.mu.Lock()
 		h.count(v)
-		h.fam.reg.engineError(s.ObserveAtNanos(t.UnixNano(), v))
-		h.mu.Unlock()
+		w.appendLocked(b.s, t.UnixNano(), v)
+		w.mu.Unlock()
 		return
 	}
 	h.count(v)
@@ -205,13 +206,19 @@ func (h *Histogram) SetBuckets(bounds []float64) error {
 	if err := checkBuckets(f.promName, bounds); err != nil {
 		return err
 	}
-	db := f.reg.engine.Load()
-	if db == nil {
+	w := f.reg.wr.Load()
+	if w == nil {
 		return fmt.Errorf("%w: %s: changing buckets recounts the stored observations", ErrNoEngine, f.promName)
+	}
+	// Under the writer's lock no observation of an engine-bound cell can
+	// happen: the counts read from the engine are exact.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flushLocked(); err != nil {
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.bounds.Store(&bounds)
 	cells := make([]metricCell, 0, len(f.cells)+1)
 	if f.single != nil {
 		cells = append(cells, f.single)
@@ -220,41 +227,43 @@ func (h *Histogram) SetBuckets(bounds []float64) error {
 		cells = append(cells, m)
 	}
 	for _, m := range cells {
-		if err := m.(*Histogram).recount(bounds); err != nil {
+		if err := m.(*Histogram).recount(w.db, bounds); err != nil {
 			return err
 		}
 	}
+	f.bounds.Store(&bounds)
 	return nil
 }
 
 // recount replaces h's buckets by bounds with counts from the engine.
-func (h *Histogram) recount(bounds []float64) error {
+func (h *Histogram) recount(db *engine.DB, bounds []float64) error {
 	f := h.fam
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	db := f.reg.engine.Load()
-	ms := make([]query.Matcher, 0, len(f.labelNames)+len(h.pairs))
-	have := map[string]bool{}
-	for _, p := range h.pairs {
-		ms = append(ms, query.Eq(p.GetName(), p.GetValue()))
-		have[p.GetName()] = true
+	b := h.bind.Load()
+	if b == nil {
+		return fmt.Errorf("%w: %s: a label set has no engine series", ErrNoEngine, f.promName)
 	}
-	for _, n := range f.labelNames {
-		if !have[n] {
-			ms = append(ms, query.Eq(n, "")) // absent
-		}
-	}
-	counts, err := db.Query(f.promName, ms...).Buckets(bounds, false)
+	q := db.Query(f.promName, exactMatchers(b.s.Labels())...).BySeries()
+	brows, err := q.BucketsBy(bounds, false)
 	if err != nil {
 		return fmt.Errorf("metrics: %s: recount buckets: %w", f.promName, err)
 	}
-	sum, err := db.Query(f.promName, ms...).Scalar(query.Sum)
+	srows, err := q.AggregateBy(query.Sum)
 	if err != nil {
 		return fmt.Errorf("metrics: %s: recount sum: %w", f.promName, err)
 	}
 	hb := newHBuckets(bounds)
-	for i, c := range counts {
-		hb.counts[i].Store(c)
+	sum := 0.0
+	if row := exactRow(brows, b.s.Labels()); row != nil {
+		for _, win := range row.Values {
+			for i, c := range win {
+				hb.counts[i].Add(uint64(c))
+			}
+		}
+	}
+	if row := exactRow(srows, b.s.Labels()); row != nil {
+		for _, win := range row.Values {
+			sum += win[0]
+		}
 	}
 	h.b.Store(hb)
 	h.sum.Store(math.Float64bits(sum))

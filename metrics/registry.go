@@ -36,6 +36,17 @@ type RegistryOptions struct {
 	ConstLabels Labels
 	// Engine, when set, receives every observation (see SetEngine).
 	Engine *engine.DB
+	// WriteThrough writes each observation to the engine before the call
+	// returns (about 2× slower, and durable per the engine's Sync mode).
+	// By default observations are buffered and appended in batches: see
+	// FlushPoints, FlushEvery and Registry.Flush.
+	WriteThrough bool
+	// FlushPoints is the size of the buffer of observations (default
+	// DefaultFlushPoints).
+	FlushPoints int
+	// FlushEvery bounds the time an observation stays buffered (default
+	// DefaultFlushEvery).
+	FlushEvery time.Duration
 	// MaxLabelSets is the default budget of label sets held per metric
 	// (default DefaultMaxLabelSets). Past it, binding a new label set fails
 	// with ErrLabelBudget and is counted.
@@ -59,6 +70,12 @@ func (o *RegistryOptions) Validate() error {
 	}
 	if o.MaxLabelSets < 0 {
 		return fmt.Errorf("%w: MaxLabelSets is negative", ErrInvalid)
+	}
+	if o.FlushPoints < 0 {
+		return fmt.Errorf("%w: FlushPoints is negative", ErrInvalid)
+	}
+	if o.FlushEvery < 0 {
+		return fmt.Errorf("%w: FlushEvery is negative", ErrInvalid)
 	}
 	if o.TTL < 0 {
 		return fmt.Errorf("%w: TTL is negative", ErrInvalid)
@@ -100,7 +117,10 @@ type Registry struct {
 	ttl        int64
 	now        func() time.Time
 
-	engine     atomic.Pointer[engine.DB]
+	opts       RegistryOptions // as given, for the writers of SetEngine
+	clockWall  int64           // the default clock: wall time at creation
+	clockMono  time.Time       // and its monotonic reading
+	wr         atomic.Pointer[writer]
 	engineErrs atomic.Uint64
 	lastErr    atomic.Pointer[errBox]
 
@@ -138,6 +158,7 @@ func NewRegistry(opts *RegistryOptions) (*Registry, error) {
 		maxSets:    o.MaxLabelSets,
 		ttl:        int64(o.TTL),
 		now:        o.Now,
+		opts:       o,
 		root:       &node{level: Runtime, eff: Runtime},
 		byProm:     make(map[string]*family),
 		byDotted:   make(map[string]*family),
@@ -147,7 +168,9 @@ func NewRegistry(opts *RegistryOptions) (*Registry, error) {
 		r.maxSets = DefaultMaxLabelSets
 	}
 	if r.now == nil {
-		r.now = time.Now
+		r.clockMono = time.Now()
+		r.clockWall = r.clockMono.UnixNano()
+		r.now = func() time.Time { return time.Unix(0, r.nowNanos()) }
 	}
 	for k, v := range o.ConstLabels {
 		if v != "" {
@@ -183,17 +206,31 @@ func Must[T any](v T, err error) T {
 	return v
 }
 
-func (r *Registry) nowNanos() int64 { return r.now().UnixNano() }
+// nowNanos reads the registry's clock: by default the wall time at
+// creation plus the monotonic time since (cheaper than time.Now).
+func (r *Registry) nowNanos() int64 {
+	if r.opts.Now != nil {
+		return r.opts.Now().UnixNano()
+	}
+	return r.clockWall + int64(time.Since(r.clockMono))
+}
 
 // SetEngine attaches db (nil detaches): from then on every observation of
 // every metric is also written to db at its event time, through a series
 // handle resolved once per label set. The series is named by the metric's
 // exposition name and labeled with its label set and constant labels.
-// Counters are written as running totals (engine Increment), gauges as
-// their new value, histograms and summaries as the raw observations.
+// Counters are written as running totals continuing from the stored
+// total, gauges as their new value, histograms and summaries as the raw
+// observations. The previous engine's buffer is flushed first.
 func (r *Registry) SetEngine(db *engine.DB) {
+	var w *writer
+	if db != nil {
+		w = newWriter(r, db, &r.opts)
+	}
 	r.mu.Lock()
-	r.engine.Store(db)
+	if old := r.wr.Swap(w); old != nil {
+		_ = old.stop() // errors are counted
+	}
 	fams := make([]*family, 0, len(r.byProm))
 	for _, f := range r.byProm {
 		fams = append(fams, f)
@@ -202,17 +239,22 @@ func (r *Registry) SetEngine(db *engine.DB) {
 	for _, f := range fams {
 		f.mu.Lock()
 		for _, m := range f.cells {
-			f.bindLocked(m, db)
+			f.bind(m.base(), w)
 		}
 		if f.single != nil {
-			f.bindLocked(f.single, db)
+			f.bind(f.single.base(), w)
 		}
 		f.mu.Unlock()
 	}
 }
 
 // Engine returns the attached engine, or nil.
-func (r *Registry) Engine() *engine.DB { return r.engine.Load() }
+func (r *Registry) Engine() *engine.DB {
+	if w := r.wr.Load(); w != nil {
+		return w.db
+	}
+	return nil
+}
 
 // engineError records a failed engine write (writes on the hot path
 // cannot return errors: they are counted and the last one is kept).
@@ -390,7 +432,7 @@ func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
 			Metric: overflow,
 		})
 	}
-	if r.engine.Load() != nil || r.engineErrs.Load() > 0 {
+	if r.wr.Load() != nil || r.engineErrs.Load() > 0 {
 		out = append(out, &dto.MetricFamily{
 			Name:   proto.String(engineErrorFamily),
 			Help:   proto.String("Observations the attached engine refused or failed to write."),

@@ -106,10 +106,12 @@ func (s *Summary) observe(t int64, v float64) {
 		s.vs = append(s.vs, v)
 		s.pruneLocked(s.fam.reg.nowNanos())
 	}
-	if ser := s.ser.Load(); ser != nil {
-		s.fam.reg.engineError(ser.ObserveAtNanos(t, v))
-	}
 	s.mu.Unlock()
+	if b := s.bind.Load(); b != nil {
+		b.w.mu.Lock()
+		b.w.appendLocked(b.s, t, v)
+		b.w.mu.Unlock()
+	}
 }
 
 // pruneLocked drops observations older than the window from the front and
