@@ -102,14 +102,15 @@ func (c *Coordinator) Start(every time.Duration) error {
 	if c.stop != nil {
 		return fmt.Errorf("%w: coordinator already started", ErrInvalid)
 	}
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
+	c.stop, c.done = stop, done
 	go func() {
-		defer close(c.done)
+		defer close(done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
-			case <-c.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				if err := c.Tick(); err != nil {
