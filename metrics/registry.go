@@ -415,7 +415,9 @@ func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
 		if r.ttl > 0 {
 			f.sweep(now)
 		}
-		out = append(out, f.gather(now))
+		if mf := f.gather(now); len(mf.Metric) > 0 { // a Vec without label sets has nothing to expose
+			out = append(out, mf)
+		}
 		if n := f.overflow.Load(); n > 0 {
 			overflow = append(overflow, &dto.Metric{
 				Label:   []*dto.LabelPair{{Name: proto.String("metric"), Value: proto.String(f.promName)}},
@@ -461,7 +463,9 @@ func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
 				continue
 			}
 			seen[mf.GetName()] = true
-			out = append(out, mf)
+			if len(mf.GetMetric()) > 0 {
+				out = append(out, mf)
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return cmp.Compare(a.GetName(), b.GetName()) })
