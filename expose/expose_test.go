@@ -269,17 +269,17 @@ func TestJSON(t *testing.T) {
 		t.Fatalf("%v\n%s", err, rec.Body)
 	}
 	want := map[string]any{
-		"db_queries_total":           1.0,
+		"db_queries_total":          1.0,
 		`db_pool_size{pool="a\"b"}`: 3.0,
-		"db_pool":                    "+Inf",
-		"nan":                        "NaN",
-		`lat_bucket{le="1"}`:         1.0,
-		`lat_bucket{le="+Inf"}`:      1.0,
-		"lat_sum":                    0.5,
-		"lat_count":                  1.0,
-		`sz{quantile="0.5"}`:         4.0,
-		"sz_sum":                     4.0,
-		"sz_count":                   1.0,
+		"db_pool":                   "+Inf",
+		"nan":                       "NaN",
+		`lat_bucket{le="1"}`:        1.0,
+		`lat_bucket{le="+Inf"}`:     1.0,
+		"lat_sum":                   0.5,
+		"lat_count":                 1.0,
+		`sz{quantile="0.5"}`:        4.0,
+		"sz_sum":                    4.0,
+		"sz_count":                  1.0,
 	}
 	for k, v := range want {
 		if flat[k] != v {

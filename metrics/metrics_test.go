@@ -377,10 +377,10 @@ func TestLabels(t *testing.T) {
 	get := metrics.Must(v.Bind(metrics.Labels{"method": "GET"}))
 	post := metrics.Must(v.Bind(metrics.Labels{"method": "POST"}))
 	getRoot := metrics.Must(get.Bind(metrics.Labels{"path": "/"}))
-	metrics.Must(getRoot.With(nil)).Inc()                               // code defaults to 200
-	metrics.Must(getRoot.With(metrics.Labels{"code": "404"})).Add(2)    // default overridden
-	metrics.Must(post.With(metrics.Labels{"path": "/x"})).Inc()         // post unaffected by get's binding
-	metrics.Must(get.WithValues("500", "/")).Inc()                      // positional: code, path
+	metrics.Must(getRoot.With(nil)).Inc()                            // code defaults to 200
+	metrics.Must(getRoot.With(metrics.Labels{"code": "404"})).Add(2) // default overridden
+	metrics.Must(post.With(metrics.Labels{"path": "/x"})).Inc()      // post unaffected by get's binding
+	metrics.Must(get.WithValues("500", "/")).Inc()                   // positional: code, path
 	// The same label set reached four ways is one counter.
 	if got := c1.Value(); got != 2 {
 		t.Fatalf("GET 500 / counted %v, want 2", got)
@@ -447,4 +447,3 @@ func TestLabels(t *testing.T) {
 		t.Fatal("delete twice")
 	}
 }
-
