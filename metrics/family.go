@@ -526,6 +526,9 @@ func (v Vec[M]) With(l Labels) (M, error) {
 		case f.hasDef&(1<<i) != 0:
 			val = f.defaults[i]
 		default:
+			if err := f.unknown(l); err != nil {
+				return zero, err // a misspelt label explains the missing one
+			}
 			return zero, fmt.Errorf("%w: %s: missing value for label %q", ErrLabels, f.promName, name)
 		}
 		vals = append(vals, val)

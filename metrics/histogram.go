@@ -211,14 +211,15 @@ func (h *Histogram) SetBuckets(bounds []float64) error {
 		return fmt.Errorf("%w: %s: changing buckets recounts the stored observations", ErrNoEngine, f.promName)
 	}
 	// Under the writer's lock no observation of an engine-bound cell can
-	// happen: the counts read from the engine are exact.
+	// happen: the counts read from the engine are exact. Lock order:
+	// family, then writer.
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.flushLocked(); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	cells := make([]metricCell, 0, len(f.cells)+1)
 	if f.single != nil {
 		cells = append(cells, f.single)

@@ -26,6 +26,8 @@ const (
 // FlushEvery after its first point; in write-through mode every
 // observation is written at once.
 //
+// Lock order: Registry.mu, then family.mu, then writer.mu.
+//
 // mu also serializes, in engine mode, the updates whose stored values must
 // follow their timestamps (counter totals, gauge values) and the histogram
 // counts that SetBuckets recounts.
@@ -147,6 +149,9 @@ func (f *family) bind(c *cell, w *writer) {
 	}
 	b := &binding{w: w, s: s}
 	if f.kind == kindCounter {
+		// The buffer may hold totals of this series (from a label set
+		// that expired): the stored total must include them.
+		_ = w.flush() // an error is counted; the query below still runs
 		last, err := lastValue(w.db, s)
 		if err != nil {
 			f.reg.engineError(fmt.Errorf("metrics: load the stored total of %s: %w", s, err))

@@ -380,3 +380,18 @@ func TestTimerAndConcurrentSend(t *testing.T) {
 		t.Fatalf("count %v", n)
 	}
 }
+
+func BenchmarkSend(b *testing.B) {
+	s, _ := stream.New(stream.Options{Name: "lat", Aggs: []stream.Agg{stream.Sum, stream.P(99)}, Window: time.Second,
+		Sinks: []stream.Sink{stream.SinkFunc(func([]stream.Element) error { return nil })}})
+	tags := map[string]string{"route": "/api"}
+	t0 := time.Unix(0, 0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.SendAt(t0.Add(time.Duration(i)*time.Millisecond), float64(i%100), tags); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
