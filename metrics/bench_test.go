@@ -11,8 +11,11 @@ import (
 // handles returns a bound counter and histogram of a fresh registry, with
 // an engine (SyncInterval, the default mode) when withEngine.
 func handles(tb testing.TB, withEngine bool) (*metrics.Counter, *metrics.Histogram, *metrics.Registry) {
+	return handlesOpts(tb, withEngine, &metrics.RegistryOptions{})
+}
+
+func handlesOpts(tb testing.TB, withEngine bool, o *metrics.RegistryOptions) (*metrics.Counter, *metrics.Histogram, *metrics.Registry) {
 	tb.Helper()
-	o := &metrics.RegistryOptions{}
 	if withEngine {
 		o.Engine = openDB(tb, &engine.Options{Sync: engine.SyncInterval})
 	}
@@ -32,6 +35,22 @@ func BenchmarkCounterInc(b *testing.B) {
 			}
 		})
 	}
+}
+
+func BenchmarkWriteThrough(b *testing.B) {
+	c, h, _ := handlesOpts(b, true, &metrics.RegistryOptions{WriteThrough: true})
+	b.Run("counter", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Inc()
+		}
+	})
+	b.Run("histogram", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.Observe(0.3)
+		}
+	})
 }
 
 func BenchmarkHistogramObserve(b *testing.B) {

@@ -37,7 +37,7 @@ type RegistryOptions struct {
 	// Engine, when set, receives every observation (see SetEngine).
 	Engine *engine.DB
 	// WriteThrough writes each observation to the engine before the call
-	// returns (about 2× slower, and durable per the engine's Sync mode).
+	// returns (about 1.5× slower, and durable per the engine's Sync mode).
 	// By default observations are buffered and appended in batches: see
 	// FlushPoints, FlushEvery and Registry.Flush.
 	WriteThrough bool
