@@ -31,6 +31,8 @@ type Agg struct {
 	Fn   func(vals []float64) float64
 	// Sorted asks for the values in ascending order.
 	Sorted bool
+
+	err error // a bad argument of the constructor (P), reported by Validate
 }
 
 // The standard aggregations, each as the query layer computes it.
@@ -68,15 +70,13 @@ func sum(v []float64) float64 {
 // P returns the exact percentile p (in [0, 100]) with linear
 // interpolation, named "p" and p ("p99", "p99.9").
 func P(p float64) Agg {
+	if !(p >= 0 && p <= 100) {
+		return Agg{Name: fmt.Sprintf("p%v", p), err: fmt.Errorf("%w: percentile %v is outside [0, 100]", ErrInvalid, p)}
+	}
 	return Agg{
 		Name:   "p" + strconv.FormatFloat(p, 'f', -1, 64),
 		Sorted: true,
-		Fn: func(v []float64) float64 {
-			if !(p >= 0 && p <= 100) {
-				return math.NaN()
-			}
-			return query.PercentileSorted(v, p)
-		},
+		Fn:     func(v []float64) float64 { return query.PercentileSorted(v, p) },
 	}
 }
 
@@ -144,34 +144,45 @@ type group struct {
 	vals []float64
 }
 
-// New returns a stream.
-func New(o Options) (*Stream, error) {
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
 	if o.Name == "" {
-		return nil, fmt.Errorf("%w: empty stream name", ErrInvalid)
+		return fmt.Errorf("%w: empty stream name", ErrInvalid)
 	}
 	if (o.Window > 0) == (o.Batch > 0) {
-		return nil, fmt.Errorf("%w: stream %q: set either Window or Batch, not neither, not both", ErrInvalid, o.Name)
+		return fmt.Errorf("%w: stream %q: set either Window or Batch, not neither, not both", ErrInvalid, o.Name)
 	}
 	if o.Window < 0 || o.Batch < 0 || o.Lateness < 0 {
-		return nil, fmt.Errorf("%w: stream %q: Window, Batch and Lateness must not be negative", ErrInvalid, o.Name)
+		return fmt.Errorf("%w: stream %q: Window, Batch and Lateness must not be negative", ErrInvalid, o.Name)
 	}
 	if len(o.Aggs) == 0 {
-		return nil, fmt.Errorf("%w: stream %q: no aggregation", ErrInvalid, o.Name)
+		return fmt.Errorf("%w: stream %q: no aggregation", ErrInvalid, o.Name)
 	}
 	seen := map[string]bool{}
 	for _, a := range o.Aggs {
+		if a.err != nil {
+			return fmt.Errorf("stream %q: %w", o.Name, a.err)
+		}
 		if a.Name == "" || a.Fn == nil {
-			return nil, fmt.Errorf("%w: stream %q: an aggregation needs a name and a function", ErrInvalid, o.Name)
+			return fmt.Errorf("%w: stream %q: an aggregation needs a name and a function", ErrInvalid, o.Name)
 		}
 		if seen[a.Name] {
-			return nil, fmt.Errorf("%w: stream %q: aggregation %q given twice", ErrInvalid, o.Name, a.Name)
+			return fmt.Errorf("%w: stream %q: aggregation %q given twice", ErrInvalid, o.Name, a.Name)
 		}
 		seen[a.Name] = true
 	}
 	for _, s := range o.Sinks {
 		if s == nil {
-			return nil, fmt.Errorf("%w: stream %q: nil sink", ErrInvalid, o.Name)
+			return fmt.Errorf("%w: stream %q: nil sink", ErrInvalid, o.Name)
 		}
+	}
+	return nil
+}
+
+// New returns a stream.
+func New(o Options) (*Stream, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	s := &Stream{
 		name:      o.Name,

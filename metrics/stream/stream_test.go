@@ -283,6 +283,8 @@ func TestOptionsErrors(t *testing.T) {
 		{stream.Options{Name: "a", Aggs: []stream.Agg{stream.Sum, stream.Sum}, Window: time.Second}, `"sum" given twice`},
 		{stream.Options{Name: "a", Aggs: []stream.Agg{{Name: "x"}}, Window: time.Second}, "needs a name and a function"},
 		{stream.Options{Name: "a", Aggs: sum, Window: time.Second, Sinks: []stream.Sink{nil}}, "nil sink"},
+		{stream.Options{Name: "a", Aggs: []stream.Agg{stream.P(101)}, Window: time.Second}, "percentile 101 is outside [0, 100]"},
+		{stream.Options{Name: "a", Aggs: []stream.Agg{stream.P(math.NaN())}, Window: time.Second}, "outside [0, 100]"},
 	} {
 		_, err := stream.New(c.o)
 		if !errors.Is(err, stream.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
