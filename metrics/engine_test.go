@@ -283,3 +283,31 @@ func TestEngineFlushTimer(t *testing.T) {
 	}
 	r.SetEngine(nil) // stops the timer
 }
+
+// TestSummaryEqualsQuery: a summary's windowed quantiles equal the query
+// layer's percentiles over the stored observations of the same window.
+func TestSummaryEqualsQuery(t *testing.T) {
+	rnd := testutil.Rand(t)
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	db := openDB(t, nil)
+	r := newReg(t, &metrics.RegistryOptions{Engine: db, Now: clock})
+	s := metrics.Must(r.Summary(metrics.SummaryOpts{Opts: metrics.Opts{Name: "sz"}, Quantiles: []float64{0, 0.25, 0.5, 0.9, 0.99, 1}, MaxAge: time.Minute}))
+	for range 2000 {
+		mu.Lock()
+		now = now.Add(time.Duration(rnd.Int64N(int64(100 * time.Millisecond))))
+		mu.Unlock()
+		s.Observe(rnd.ExpFloat64())
+	}
+	flush(t, r)
+	qs, n, _ := s.Quantiles()
+	end := clock().UnixNano()
+	ps, err := db.Query("sz").FromNanos(end - int64(time.Minute)).ToNanos(end + 1).Percentiles(0, 25, 50, 90, 99, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !closeAll(qs, ps) || n != 2000 {
+		t.Fatalf("summary %v, query %v (count %d)", qs, ps, n)
+	}
+}
