@@ -70,14 +70,29 @@ func BenchmarkHistogramObserve(b *testing.B) {
 	}
 }
 
-func BenchmarkCounterIncParallel(b *testing.B) {
-	c, _, _ := handles(b, false)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			c.Inc()
-		}
-	})
+// BenchmarkParallel observes one bound label set from GOMAXPROCS
+// goroutines.
+func BenchmarkParallel(b *testing.B) {
+	for _, eng := range []bool{false, true} {
+		name := map[bool]string{false: "memory", true: "engine"}[eng]
+		c, h, _ := handles(b, eng)
+		b.Run("counter/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					c.Inc()
+				}
+			})
+		})
+		b.Run("histogram/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					h.Observe(0.3)
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkDisabled is an observation below the current level.
