@@ -36,6 +36,8 @@ func fullRegistry(t testing.TB) *metrics.Registry {
 	depth := metrics.Must(r.GaugeVec(metrics.Opts{Name: "queue.depth", Help: "Items queued.", Labels: []string{"queue"}}))
 	lat := metrics.Must(r.HistogramVec(metrics.HistogramOpts{Opts: metrics.Opts{Name: "http.request.duration.seconds", Help: "Latency.", Labels: []string{"path"}}, Buckets: []float64{0.1, 0.5, 1}}))
 	size := metrics.Must(r.SummaryVec(metrics.SummaryOpts{Opts: metrics.Opts{Name: "response.size.bytes", Help: "Response sizes.", Labels: []string{"path"}}, Quantiles: []float64{0.5, 0.99}}))
+	logins := metrics.Must(r.Meter(metrics.MeterOpts{Opts: metrics.Opts{Name: "logins", Help: "Logins in the last period."}}))
+	logins.MarkN(3)
 	up := metrics.Must(r.Gauge(metrics.Opts{Name: "up", Help: "Whether the service is up."}))
 	up.Set(1)
 	empty := metrics.Must(r.Summary(metrics.SummaryOpts{Opts: metrics.Opts{Name: "idle.seconds", Help: "Never observed: NaN quantiles."}}))

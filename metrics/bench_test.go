@@ -115,6 +115,15 @@ func BenchmarkDisabled(b *testing.B) {
 	})
 }
 
+func BenchmarkMeterMark(b *testing.B) {
+	r := newReg(b, nil)
+	m := metrics.Must(r.Meter(metrics.MeterOpts{Opts: metrics.Opts{Name: "calls"}}))
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Mark()
+	}
+}
+
 // BenchmarkWithValues is a lookup of an existing label set (the cost of
 // not caching the handle).
 func BenchmarkWithValues(b *testing.B) {
@@ -154,12 +163,14 @@ func TestHotPathAllocs(t *testing.T) {
 	for _, eng := range []bool{false, true} {
 		c, h, r := handles(t, eng)
 		g := metrics.Must(r.Gauge(metrics.Opts{Name: "g"}))
+		m := metrics.Must(r.Meter(metrics.MeterOpts{Opts: metrics.Opts{Name: "m"}}))
 		cases := map[string]func(){
 			"counter.Inc":       func() { c.Inc() },
 			"counter.Add":       func() { _ = c.Add(2) },
 			"gauge.Set":         func() { g.Set(3) },
 			"gauge.Add":         func() { g.Add(1.5) },
 			"histogram.Observe": func() { h.Observe(0.3) },
+			"meter.Mark":        func() { m.Mark() },
 		}
 		for name, fn := range cases {
 			if n := testing.AllocsPerRun(1000, fn); n != 0 {

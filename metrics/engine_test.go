@@ -303,7 +303,7 @@ func TestSummaryEqualsQuery(t *testing.T) {
 	flush(t, r)
 	qs, n, _ := s.Quantiles()
 	end := clock().UnixNano()
-	ps, err := db.Query("sz").FromNanos(end - int64(time.Minute)).ToNanos(end + 1).Percentiles(0, 25, 50, 90, 99, 100)
+	ps, err := db.Query("sz").FromNanos(end-int64(time.Minute)).ToNanos(end+1).Percentiles(0, 25, 50, 90, 99, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

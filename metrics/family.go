@@ -72,10 +72,11 @@ const (
 	kindGauge
 	kindHistogram
 	kindSummary
+	kindMeter
 )
 
 func (k kind) String() string {
-	return [...]string{"counter", "gauge", "histogram", "summary"}[k]
+	return [...]string{"counter", "gauge", "histogram", "summary", "meter"}[k]
 }
 
 // metricCell is one label set of a metric: *Counter, *Gauge, *Histogram or
@@ -120,6 +121,7 @@ type family struct {
 	unit       float64
 	maxSets    int
 	quantiles  []float64
+	periods    []time.Duration // meters
 	maxAge     int64
 	node       *node
 	newCell    func(f *family) metricCell
@@ -159,7 +161,7 @@ func (r *Registry) register(k kind, o Opts, vec bool, newCell func(*family) metr
 	if o.Unit < 0 {
 		return nil, fmt.Errorf("%w: %q: Unit is negative", ErrInvalid, o.Name)
 	}
-	reserved := map[kind]string{kindHistogram: "le", kindSummary: "quantile"}[k]
+	reserved := map[kind]string{kindHistogram: "le", kindSummary: "quantile", kindMeter: "period"}[k]
 	f := &family{
 		reg:        r,
 		kind:       k,
@@ -414,6 +416,10 @@ func (f *family) gather(now int64) *dto.MetricFamily {
 	f.mu.RUnlock()
 	mf.Metric = make([]*dto.Metric, 0, len(cells))
 	for _, m := range cells {
+		if mm, ok := m.(interface{ collectAll(int64) []*dto.Metric }); ok {
+			mf.Metric = append(mf.Metric, mm.collectAll(now)...)
+			continue
+		}
 		dm := &dto.Metric{Label: m.base().pairs}
 		m.collect(dm, now)
 		mf.Metric = append(mf.Metric, dm)
@@ -430,6 +436,8 @@ func (f *family) dtoType() dto.MetricType {
 		return dto.MetricType_GAUGE
 	case kindHistogram:
 		return dto.MetricType_HISTOGRAM
+	case kindMeter:
+		return dto.MetricType_GAUGE
 	}
 	return dto.MetricType_SUMMARY
 }
@@ -452,6 +460,7 @@ type (
 	GaugeVec     = Vec[*Gauge]
 	HistogramVec = Vec[*Histogram]
 	SummaryVec   = Vec[*Summary]
+	MeterVec     = Vec[*Meter]
 )
 
 func newVec[M metricCell](f *family) Vec[M] {
