@@ -1,5 +1,6 @@
 // Package metrics is the instrumentation API of eventmetrics: counters,
-// gauges, histograms, summaries and timers, with labels, registries,
+// gauges, histograms, summaries, meters (calls per time unit) and timers,
+// with labels, registries,
 // hierarchical names with runtime levels, and an optional engine that
 // receives every observation at its event time.
 //
@@ -49,8 +50,8 @@
 // The short API (Incr, Set, Record) registers metrics on first use in the
 // Default registry, as statvent did.
 //
-// Concurrency: every method of Registry, Vec, Counter, Gauge, Histogram and
-// Summary is safe for concurrent use. Counter, Gauge and Histogram updates
+// Concurrency: every method of Registry, Vec, Counter, Gauge, Histogram,
+// Summary and Meter is safe for concurrent use. Counter, Gauge and Histogram updates
 // are lock-free in memory; with an engine attached, updates of one gauge or
 // histogram label set are serialized so that stored values follow their
 // timestamps. A Timer value belongs to one goroutine.
