@@ -21,6 +21,7 @@
 //	defer latency.Time()()
 //
 //	reg.SetEngine(db)                          // from now on every observation is stored too
+//	defer reg.Flush()                          // before db.Close
 //	reg.SetLevel("http", metrics.Disabled)     // http.* stop recording
 //
 // Names are dotted ("http.server.requests"); each prefix is a node of a
@@ -43,7 +44,9 @@
 //
 // Engine: with an engine attached (RegistryOptions.Engine or SetEngine),
 // each label set resolves its engine series once; observations are written
-// through that handle. Write errors cannot be returned by Inc or Observe:
+// through that handle with their event time, buffered and appended in
+// batches (at most FlushEvery later; Flush appends now, WriteThrough
+// writes each at once). Write errors cannot be returned by Inc or Observe:
 // they are counted (EngineErrors, eventmetrics_engine_write_errors_total).
 // Exposition (Gather) reads the in-memory state only.
 //
@@ -51,8 +54,10 @@
 // Default registry, as statvent did.
 //
 // Concurrency: every method of Registry, Vec, Counter, Gauge, Histogram,
-// Summary and Meter is safe for concurrent use. Counter, Gauge and Histogram updates
-// are lock-free in memory; with an engine attached, updates of one gauge or
-// histogram label set are serialized so that stored values follow their
-// timestamps. A Timer value belongs to one goroutine.
+// Summary and Meter is safe for concurrent use. Counter, Gauge and
+// Histogram updates are lock-free in memory; Summary and Meter take a lock
+// per label set. With an engine attached, every stored update goes through
+// the registry's writer under one mutex, so that stored values (counter
+// totals, gauge values) follow their timestamps. A Timer value belongs to
+// one goroutine.
 package metrics
