@@ -52,13 +52,14 @@ func minMax(dstT []int64, dstV []float64, ts []int64, vs []float64, maxPts int) 
 }
 
 // numbers encodes as a JSON array of numbers with null for NaN and ±Inf
-// (JSON has no such numbers; the charts draw null as a gap).
+// (JSON has no such numbers; the charts draw null as a gap); a nil numbers
+// is null.
 type numbers []float64
 
 // MarshalJSON implements json.Marshaler.
 func (a numbers) MarshalJSON() ([]byte, error) {
 	if a == nil {
-		return []byte("[]"), nil
+		return []byte("null"), nil
 	}
 	b := make([]byte, 0, 2+len(a)*12)
 	b = append(b, '[')

@@ -277,7 +277,9 @@ func (p params) windows(tr timeRange) (windowing, error) {
 	}
 	var step int64
 	if s == "" || s == "auto" {
-		want := ceilDiv(tr.len(), int64(target))
+		// A "last" range is d+1 ns long (its end is inclusive of now):
+		// the -1 keeps "1h over 120 windows" at 30s.
+		want := ceilDiv(tr.len()-1, int64(target))
 		step = int64(niceSteps[len(niceSteps)-1])
 		for _, d := range niceSteps {
 			if int64(d) >= want {
