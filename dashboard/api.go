@@ -533,7 +533,7 @@ type histogramResponse struct {
 	// Bounds are the buckets' upper bounds: a value v counts in the first
 	// bucket with v <= bound; Counts has one more entry, for values above
 	// every bound.
-	Bounds numbers `json:"bounds"`
+	Bounds numbers  `json:"bounds"`
 	Counts []uint64 `json:"counts"`
 	// Total is the number of non-NaN values; Min and Max their range.
 	Total uint64 `json:"total"`

@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -282,7 +281,7 @@ func TestPercentiles(t *testing.T) {
 	if fmt.Sprint(r.P) != "[50 90 99]" || r.Approximate || len(r.Rows) != 1 {
 		t.Fatalf("%+v", r)
 	}
-	want, err := db.Query(latency).FromNanos(int64(r.From*1e6)).ToNanos(int64(r.To*1e6)).Step(15 * time.Minute).PercentilesBy(50, 90, 99)
+	want, err := db.Query(latency).FromNanos(int64(r.From*1e6)).ToNanos(int64(r.To*1e6)).Step(15*time.Minute).PercentilesBy(50, 90, 99)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,4 +494,3 @@ func TestClosedStore(t *testing.T) {
 	}
 }
 
-var _ = math.NaN
