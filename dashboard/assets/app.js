@@ -4,6 +4,9 @@
 // empty, error) and the values card data-points (points drawn), for people
 // and for the browser test alike.
 'use strict';
+// An uncaught error is noted on the body, where the browser test looks.
+window.addEventListener('error', (e) => { document.body.dataset.jsError = String(e.message); });
+window.addEventListener('unhandledrejection', (e) => { document.body.dataset.jsError = String(e.reason); });
 (function () {
   const $ = (sel) => document.querySelector(sel);
   const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
@@ -353,9 +356,9 @@
         series: [{ value: (u, i) => (i === null ? '' : names[i]) },
           { label: 'count', fill: 'rgba(37, 99, 235, 0.55)', stroke: '#2563eb', width: 1,
             paths: uPlot.paths.bars({ size: [0.85, 80] }), points: { show: false } }],
-        axes: [{ stroke: '#6b7280', grid: { show: false }, values: (u, splits) => splits.map((i) => names[i] ?? '') }, valueAxis()],
-        scales: { x: { time: false, distr: 2 } },
-        legend: { show: true },
+        axes: [{ stroke: '#6b7280', grid: { show: false }, splits: () => xs, values: (u, splits) => splits.map((i) => names[i] ?? '') }, valueAxis()],
+        scales: { x: { time: false, range: () => [-0.5, xs.length - 0.5] } },
+        legend: { show: false },
       }, [xs, r.counts]);
       setCard(id, 'ready');
     } catch (e) {

@@ -1,0 +1,213 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/eventmetrics/eventmetrics/query"
+)
+
+// findChromium returns the path of a Chromium (Debian's package is
+// "chromium"), or skips the test when there is none, unless
+// EVENTMETRICS_REQUIRE_SERVERS=1 (CI), where a missing browser fails it.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("EVENTMETRICS_REQUIRE_SERVERS") == "1" {
+		t.Fatal("no chromium on PATH (apt-get install -y chromium) and EVENTMETRICS_REQUIRE_SERVERS=1")
+	}
+	t.Skip("no chromium on PATH: apt-get install -y chromium")
+	return ""
+}
+
+// artifactDir is where screenshots go: $EVENTMETRICS_ARTIFACTS when set
+// (kept after the test), else a temporary folder.
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("EVENTMETRICS_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestBrowser loads the dashboard in headless Chromium over a store with
+// known data: the metric list shows the stored metrics with their series
+// counts, selecting one draws its points (the count the page reports equals
+// the stored count, and the canvas has drawn pixels), the histogram shows
+// the counts the query layer computes for bounds typed into the page, the
+// label filter narrows the chart, and no script error happens. It saves a
+// screenshot of the page.
+func TestBrowser(t *testing.T) {
+	chrome := findChromium(t)
+	db := openFixture(t)
+	srv := serve(t, db) // httptest listens on 127.0.0.1
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox, // root in a container
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1440, 1000),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("no-proxy-server", true),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer func() {
+		bcancel()
+		acancel() // waits for the browser process to exit
+	}()
+	// The first action starts the browser and ties it to the context it
+	// gets: bctx itself, not one of the shorter-lived step contexts.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+
+	// step runs actions with a bounded wait, and on failure reports what
+	// the page shows.
+	step := func(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(bctx, timeout)
+		defer scancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v\npage state: %s", what, err, pageState(bctx))
+		}
+	}
+	eval := func(expr string, out any) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(bctx, 10*time.Second)
+		defer scancel()
+		raw, err := chromedp.Run(sctx, chromedp.Evaluate[[]byte](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("evaluate %s: %s: %v", expr, raw, err)
+		}
+	}
+	poll := func(what, expr string) {
+		t.Helper()
+		step(what, 30*time.Second, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(25*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	}
+
+	// The page loads and lists the stored metrics with their series counts.
+	step("load the page", 30*time.Second, chromedp.Navigate(srv.URL+"/"))
+	poll("metric list", `document.querySelector('#metrics').dataset.state === 'ready'`)
+	var listed []struct {
+		Name   string `json:"name"`
+		Series uint64 `json:"series"`
+		Text   string `json:"text"`
+	}
+	eval(`[...document.querySelectorAll('#metrics li[data-metric]')].map(li => ({name: li.dataset.metric, series: +li.dataset.series, text: li.innerText}))`, &listed)
+	stored, err := db.MetricNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != len(stored) {
+		t.Fatalf("the page lists %d metrics, the store holds %d: %+v", len(listed), len(stored), listed)
+	}
+	for i, m := range stored {
+		l := listed[i]
+		if l.Name != m.Value || l.Series != m.Series || !strings.Contains(l.Text, m.Value) || !strings.Contains(l.Text, fmt.Sprint(m.Series)) {
+			t.Fatalf("metric %d: page shows %+v, store has %s with %d series", i, l, m.Value, m.Series)
+		}
+	}
+
+	// Selecting a metric draws its points: the page reports as many drawn
+	// points as the store holds in the last hour, and the canvas is not blank.
+	step("select the metric", 10*time.Second, chromedp.Click(`#metrics li[data-metric="`+latency+`"]`))
+	poll("values chart", fmt.Sprintf(`document.querySelector('#values-card').dataset.points === '%d'`, 3*latencyPoints))
+	var inked int
+	eval(`(() => { const c = document.querySelector('#values-chart canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()`, &inked)
+	if inked < 500 {
+		t.Fatalf("the values chart has %d drawn pixels: blank", inked)
+	}
+	for _, card := range []string{"agg", "pct", "hist", "card"} {
+		poll(card+" card", fmt.Sprintf(`document.querySelector('#%s-card').dataset.state === 'ready'`, card))
+	}
+
+	// The histogram with bounds typed into the page shows the counts the
+	// query layer computes.
+	bounds := []float64{0.1, 0.2, 0.3, 0.5}
+	step("type bucket bounds", 10*time.Second,
+		chromedp.SetValue(`#hist-bounds`, "0.1, 0.2, 0.3, 0.5"),
+		chromedp.Click(`#hist-form button[type="submit"]`))
+	poll("histogram", `document.querySelector('#hist-card').dataset.bounds === '0.1,0.2,0.3,0.5' && document.querySelector('#hist-card').dataset.state === 'ready'`)
+	var shown []uint64
+	eval(`[...document.querySelectorAll('#hist-table td.count')].map(td => +td.dataset.count)`, &shown)
+	want, err := db.Query(latency).Since(time.Hour).Buckets(bounds, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(shown) != fmt.Sprint(want) {
+		t.Fatalf("histogram table shows %v, the query layer counts %v", shown, want)
+	}
+
+	// The cardinality table lists the metric's labels.
+	var labels []string
+	eval(`[...document.querySelectorAll('#card-table tr[data-label]')].map(tr => tr.dataset.label + ':' + tr.querySelector('[data-distinct]').dataset.distinct)`, &labels)
+	if fmt.Sprint(labels) != "[method:2 route:2]" {
+		t.Fatalf("cardinality table: %v", labels)
+	}
+
+	// The screenshot, for a person to look at.
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(artifactDir(t), "dashboard.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+
+	// The label filter narrows the chart to the series with method=GET.
+	step("filter by label", 10*time.Second,
+		chromedp.SetValue(`#filter-label`, "method"),
+		chromedp.SetValue(`#filter-value`, "GET"),
+		chromedp.Click(`#filter button[type="submit"]`))
+	gets, err := db.Query(latency, query.Eq("method", "GET")).Since(time.Hour).Timestamps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll("filtered values chart", fmt.Sprintf(`document.querySelector('#values-card').dataset.points === '%d'`, len(gets)))
+
+	var jsErr string
+	eval(`document.body.dataset.jsError || ''`, &jsErr)
+	if jsErr != "" {
+		t.Fatalf("script error in the page: %s", jsErr)
+	}
+}
+
+// pageState summarizes the cards for a failure message.
+func pageState(ctx context.Context) string {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+		error: document.body.dataset.jsError || '',
+		metrics: document.querySelector('#metrics') && document.querySelector('#metrics').dataset.state,
+		cards: [...document.querySelectorAll('.card[data-state]')].map(c => c.id + '=' + c.dataset.state + ' ' + JSON.stringify(c.dataset) + ' ' + (c.querySelector('.msg') ? c.querySelector('.msg').textContent : '')),
+	})`))
+	if err != nil {
+		return "(unavailable: " + err.Error() + ")"
+	}
+	return s
+}
