@@ -601,32 +601,41 @@ func (h *Handler) histogram(r *http.Request) (any, error) {
 	return resp, nil
 }
 
-// autoBounds returns about n bounds splitting [lo, hi] into equal buckets
-// of a round width (1, 2 or 5 times a power of ten), the last bound >= hi
-// so that the overflow bucket holds only ±Inf. No values (NaN ends) give
-// no bounds: one bucket.
+// autoBounds returns at most about n bounds splitting [lo, hi] into equal
+// buckets of a round width (1, 2 or 5 times a power of ten), the last bound
+// >= hi so that the overflow bucket holds only +Inf. No values (NaN ends)
+// or infinite ends give no bounds: one bucket.
 func autoBounds(lo, hi float64, n int) []float64 {
-	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) || n < 1 {
 		return []float64{}
 	}
-	if lo == hi {
-		return []float64{lo}
+	if lo >= hi {
+		return []float64{hi}
 	}
-	raw := (hi - lo) / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	width := mag
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*mag >= raw {
-			width = m * mag
+	raw := hi/float64(n) - lo/float64(n) // finite even when hi-lo is not
+	e := math.Floor(math.Log10(raw))
+	m := 10.0
+	for _, c := range []float64{1, 2, 5} {
+		if c*math.Pow(10, e) >= raw {
+			m = c
 			break
 		}
 	}
-	start := math.Floor(lo/width) * width
+	// Bound k is k*m*10^e, computed by one multiplication or one division
+	// by an exact power of ten, so that 0.3 prints as 0.3.
+	at := func(k float64) float64 {
+		if e < 0 && e >= -22 {
+			return k * m / math.Pow(10, -e)
+		}
+		return k * m * math.Pow(10, e)
+	}
+	k := math.Floor(lo / at(1))
 	out := make([]float64, 0, n+2)
-	for i := 1; len(out) < MaxBounds; i++ {
-		b := start + float64(i)*width
-		if len(out) > 0 && !(b > out[len(out)-1]) {
-			break // width below the float spacing
+	for len(out) < MaxBounds {
+		k++
+		b := at(k)
+		if math.IsInf(b, 0) || (len(out) > 0 && !(b > out[len(out)-1])) {
+			break // past the float range, or below its spacing
 		}
 		out = append(out, b)
 		if b >= hi {

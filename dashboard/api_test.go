@@ -493,4 +493,3 @@ func TestClosedStore(t *testing.T) {
 		}
 	}
 }
-

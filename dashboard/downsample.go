@@ -20,12 +20,13 @@ func minMax(dstT []int64, dstV []float64, ts []int64, vs []float64, maxPts int) 
 	nb := uint64(max(1, maxPts/2))
 	t0 := ts[0]
 	span := uint64(ts[n-1] - t0) // the span of an int64 range fits uint64
-	width := span/nb + 1
+	width := max(1, span/nb)
+	bucket := func(t int64) uint64 { return min(uint64(t-t0)/width, nb-1) }
 	for i := 0; i < n; {
-		b := uint64(ts[i]-t0) / width
+		b := bucket(ts[i])
 		lo, hi, nan := -1, -1, i
 		j := i
-		for ; j < n && uint64(ts[j]-t0)/width == b; j++ {
+		for ; j < n && bucket(ts[j]) == b; j++ {
 			v := vs[j]
 			if v != v {
 				continue
