@@ -46,20 +46,18 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// TestBrowser loads the dashboard in headless Chromium over a store with
-// known data: the metric list shows the stored metrics with their series
-// counts, selecting one draws its points (the count the page reports equals
-// the stored count, and the canvas has drawn pixels), the histogram shows
-// the counts the query layer computes for bounds typed into the page, the
-// label filter narrows the chart, and no script error happens. It saves a
-// screenshot of the page.
-func TestBrowser(t *testing.T) {
-	chrome := findChromium(t)
-	db := openFixture(t)
-	srv := serve(t, db) // httptest listens on 127.0.0.1
+// browser is a headless Chromium tab for one test, with bounded waits.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
 
+// newBrowser starts Chromium (or skips, see findChromium); it is stopped
+// when the test ends.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	chrome := findChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(chrome),
 		chromedp.NoSandbox, // root in a container
@@ -69,44 +67,89 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("no-proxy-server", true),
 	)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
 	bctx, bcancel := chromedp.NewContext(actx)
-	defer func() {
+	t.Cleanup(func() {
 		bcancel()
 		acancel() // waits for the browser process to exit
-	}()
+		cancel()
+	})
 	// The first action starts the browser and ties it to the context it
 	// gets: bctx itself, not one of the shorter-lived step contexts.
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	return &browser{t: t, ctx: bctx}
+}
 
-	// step runs actions with a bounded wait, and on failure reports what
-	// the page shows.
-	step := func(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(bctx, timeout)
-		defer scancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v\npage state: %s", what, err, pageState(bctx))
-		}
+// step runs actions with a bounded wait, and on failure reports what the
+// page shows.
+func (b *browser) step(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	sctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v\npage state: %s", what, err, pageState(b.ctx))
 	}
-	eval := func(expr string, out any) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(bctx, 10*time.Second)
-		defer scancel()
-		raw, err := chromedp.Run(sctx, chromedp.Evaluate[[]byte](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("evaluate %s: %s: %v", expr, raw, err)
-		}
+}
+
+// eval evaluates a JavaScript expression and decodes its value into out.
+func (b *browser) eval(expr string, out any) {
+	b.t.Helper()
+	sctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(sctx, chromedp.Evaluate[[]byte](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
 	}
-	poll := func(what, expr string) {
-		t.Helper()
-		step(what, 30*time.Second, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(25*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err := json.Unmarshal(raw, out); err != nil {
+		b.t.Fatalf("evaluate %s: %s: %v", expr, raw, err)
 	}
+}
+
+// poll waits (at most 25 s) until the expression is true.
+func (b *browser) poll(what, expr string) {
+	b.t.Helper()
+	b.step(what, 30*time.Second, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(25*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+}
+
+// screenshot saves the whole page as a PNG artifact and logs its path.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	sctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	shot, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	path := filepath.Join(artifactDir(b.t), name)
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", path)
+}
+
+// noScriptErrors fails the test if the page saw an uncaught error.
+func (b *browser) noScriptErrors() {
+	b.t.Helper()
+	var jsErr string
+	b.eval(`document.body.dataset.jsError || ''`, &jsErr)
+	if jsErr != "" {
+		b.t.Fatalf("script error in the page: %s", jsErr)
+	}
+}
+
+// TestBrowser loads the dashboard in headless Chromium over a store with
+// known data: the metric list shows the stored metrics with their series
+// counts, selecting one draws its points (the count the page reports equals
+// the stored count, and the canvas has drawn pixels), the histogram shows
+// the counts the query layer computes for bounds typed into the page, the
+// label filter narrows the chart, and no script error happens. It saves a
+// screenshot of the page.
+func TestBrowser(t *testing.T) {
+	br := newBrowser(t)
+	db := openFixture(t)
+	srv := serve(t, db) // httptest listens on 127.0.0.1
+	step, eval, poll := br.step, br.eval, br.poll
 
 	// The page loads and lists the stored metrics with their series counts.
 	step("load the page", 30*time.Second, chromedp.Navigate(srv.URL+"/"))
@@ -169,15 +212,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The screenshot, for a person to look at.
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(artifactDir(t), "dashboard.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
+	br.screenshot("dashboard.png")
 
 	// The label filter narrows the chart to the series with method=GET.
 	step("filter by label", 10*time.Second,
@@ -190,11 +225,36 @@ func TestBrowser(t *testing.T) {
 	}
 	poll("filtered values chart", fmt.Sprintf(`document.querySelector('#values-card').dataset.points === '%d'`, len(gets)))
 
-	var jsErr string
-	eval(`document.body.dataset.jsError || ''`, &jsErr)
-	if jsErr != "" {
-		t.Fatalf("script error in the page: %s", jsErr)
+	br.noScriptErrors()
+}
+
+// TestBrowserRollups: over a week of cold data with rollups, the page marks
+// the percentile chart approximate, and the values chart shows the
+// downsampled points with the exact count.
+func TestBrowserRollups(t *testing.T) {
+	br := newBrowser(t)
+	srv := serve(t, openRollupFixture(t))
+	br.step("load the page", 30*time.Second, chromedp.Navigate(srv.URL+"/#metric=cold&last=7d"))
+	br.poll("percentiles", `document.querySelector('#pct-card').dataset.state === 'ready'`)
+	br.poll("values", `document.querySelector('#values-card').dataset.points > 0`)
+	var got struct {
+		Approximate string `json:"approximate"`
+		Note        string `json:"note"`
+		Total       string `json:"total"`
+		Points      string `json:"points"`
+		Range       string `json:"range"`
 	}
+	br.eval(`({approximate: document.querySelector('#pct-card').dataset.approximate, note: document.querySelector('#pct-note').innerText,
+		total: document.querySelector('#values-card').dataset.total, points: document.querySelector('#values-card').dataset.points,
+		range: document.querySelector('#range-buttons button.active').innerText})`, &got)
+	if got.Approximate != "true" || !strings.Contains(got.Note, "approximate") || got.Range != "7d" {
+		t.Fatalf("percentile card: %+v", got)
+	}
+	if got.Total != fmt.Sprint(rollupPoints) || got.Points == got.Total {
+		t.Fatalf("values card: %s points shown of %s stored, want downsampled from %d", got.Points, got.Total, rollupPoints)
+	}
+	br.screenshot("dashboard-rollups.png")
+	br.noScriptErrors()
 }
 
 // pageState summarizes the cards for a failure message.

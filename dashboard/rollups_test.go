@@ -9,11 +9,11 @@ import (
 	"github.com/eventmetrics/eventmetrics/engine"
 )
 
-// TestPercentilesFromRollups: over a long range the percentiles of cold
-// data come from rollup sketches, and the answer says it is approximate and
-// by how much; rollups=off gives the exact values, within that bound of
-// the approximate ones.
-func TestPercentilesFromRollups(t *testing.T) {
+// openRollupFixture opens a store holding "cold": a point every 10 s for
+// 2.3 days, ending more than a day before fixtureNow, compacted into cold
+// blocks with minute and hour rollups.
+func openRollupFixture(t testing.TB) *engine.DB {
+	t.Helper()
 	db, err := engine.Open(t.TempDir(), &engine.Options{
 		Now: func() time.Time { return fixtureNow }, NoBackgroundCompaction: true, Sync: engine.SyncNever,
 		Rollups: []time.Duration{time.Minute, time.Hour}, RollupAccuracy: 0.01,
@@ -32,7 +32,7 @@ func TestPercentilesFromRollups(t *testing.T) {
 	}
 	var b engine.Batch
 	start := fixtureNow.Add(-4 * 24 * time.Hour).Truncate(time.Hour)
-	for i := range 20000 { // one point per 10 s, 2.3 days, all older than ColdAfter
+	for i := range rollupPoints {
 		b.Add(s, start.Add(time.Duration(i)*10*time.Second).UnixNano(), math.Exp(math.Sin(float64(i))*2))
 	}
 	if err := db.Append(&b); err != nil {
@@ -44,6 +44,17 @@ func TestPercentilesFromRollups(t *testing.T) {
 	if st := db.LastCompaction(); st.RollupsWritten == 0 {
 		t.Fatalf("no rollups written: %+v", st)
 	}
+	return db
+}
+
+const rollupPoints = 20000
+
+// TestPercentilesFromRollups: over a long range the percentiles of cold
+// data come from rollup sketches, and the answer says it is approximate and
+// by how much; rollups=off gives the exact values, within that bound of
+// the approximate ones.
+func TestPercentilesFromRollups(t *testing.T) {
+	db := openRollupFixture(t)
 	srv := serve(t, db)
 	var approx, exact percentilesResp
 	if code, body := get(t, srv, "/dashboard/api/percentiles", vals("metric", "cold", "last", "7d"), &approx); code != 200 {
