@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -372,9 +373,23 @@ func (wr *windowedRequest) response() windowedResponse {
 	return windowedResponse{
 		Metric: wr.metric, By: wr.by,
 		From: number(float64(wr.w.rng.From) / 1e6), To: number(float64(wr.w.rng.To) / 1e6),
-		StepMS: number(float64(wr.w.step) / 1e6), Step: time.Duration(wr.w.step).String(),
+		StepMS: number(float64(wr.w.step) / 1e6), Step: formatStep(wr.w.step),
 		Rollups: wr.w.rollups,
 	}
+}
+
+// formatStep writes a window length in its largest whole unit: 30s, 5m,
+// 2h, 7d (Go's form, 2h0m0s, otherwise).
+func formatStep(ns int64) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if ns >= int64(u.d) && ns%int64(u.d) == 0 {
+			return fmt.Sprintf("%d%s", ns/int64(u.d), u.name)
+		}
+	}
+	return time.Duration(ns).String()
 }
 
 type aggregateRow struct {

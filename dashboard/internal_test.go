@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestMinMax(t *testing.T) {
@@ -95,6 +96,20 @@ func TestParseMatcher(t *testing.T) {
 	for _, in := range []string{"", "a", "=b", "!=b", "a!b", "a=~(", "\xff=1"} {
 		if _, err := parseMatcher(in); err == nil {
 			t.Errorf("parseMatcher(%q): no error", in)
+		}
+	}
+}
+
+func TestFormatStep(t *testing.T) {
+	for _, tc := range []struct {
+		ns   int64
+		want string
+	}{
+		{int64(30 * time.Second), "30s"}, {int64(2 * time.Hour), "2h"}, {int64(90 * time.Minute), "90m"},
+		{int64(7 * 24 * time.Hour), "7d"}, {int64(time.Millisecond), "1ms"}, {1500, "1.5µs"},
+	} {
+		if got := formatStep(tc.ns); got != tc.want {
+			t.Errorf("formatStep(%d) = %q, want %q", tc.ns, got, tc.want)
 		}
 	}
 }
