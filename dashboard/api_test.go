@@ -460,6 +460,7 @@ func TestPageAndAssets(t *testing.T) {
 		{"/dashboard/assets/README.md", "", 404},
 		{"/dashboard/assets/update.sh", "", 404},
 		{"/favicon.ico", "", 404},
+		{"/dashboard/assets/", "", 404},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)
 		if err != nil {

@@ -90,7 +90,13 @@ func New(db *engine.DB) http.Handler {
 		sem:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 	}
 	h.mux.HandleFunc("/{$}", h.index)
-	h.mux.Handle("/dashboard/assets/", h.assets)
+	h.mux.HandleFunc("/dashboard/assets/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		h.assets.ServeHTTP(w, r)
+	})
 	h.mux.HandleFunc("/dashboard/api/metrics", h.api(h.metrics))
 	h.mux.HandleFunc("/dashboard/api/labels", h.api(h.labels))
 	h.mux.HandleFunc("/dashboard/api/points", h.api(h.points))
