@@ -421,7 +421,7 @@ func TestBadRequests(t *testing.T) {
 // TestRandomRequests sends random query strings to every endpoint: each is
 // answered with 200 or a 4xx, never a 5xx, and the handler does not panic.
 func TestRandomRequests(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
+	seed := uint64(20250314)
 	if s := os.Getenv("DASHBOARD_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
