@@ -65,6 +65,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.WindowSize(1440, 1000),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("no-proxy-server", true),
+		chromedp.Env("TZ=UTC"), // custom ranges are typed in local time
 	)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
@@ -224,6 +225,20 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll("filtered values chart", fmt.Sprintf(`document.querySelector('#values-card').dataset.points === '%d'`, len(gets)))
+
+	// A custom range (the browser runs in UTC, see newBrowser): the half
+	// hour before fixtureNow.
+	from := fixtureNow.Add(-30 * time.Minute)
+	step("custom range", 10*time.Second,
+		chromedp.Click(`#range-buttons button[data-custom]`),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('#custom-from').value = %q; document.querySelector('#custom-to').value = %q`,
+			from.Format("2006-01-02T15:04:05"), fixtureNow.Format("2006-01-02T15:04:05"))),
+		chromedp.Click(`#custom-range button[type="submit"]`))
+	half, err := db.Query(latency, query.Eq("method", "GET")).Between(from, fixtureNow).Timestamps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll("values chart over the custom range", fmt.Sprintf(`document.querySelector('#values-card').dataset.points === '%d'`, len(half)))
 
 	br.noScriptErrors()
 }
