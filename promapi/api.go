@@ -620,15 +620,21 @@ func (a *API) serveBuildInfo(*http.Request) result { return result{data: a.build
 // promModule is the module of the PromQL engine.
 const promModule = "github.com/prometheus/prometheus"
 
+// PrometheusVersion is the Prometheus release whose PromQL engine go.mod
+// requires, reported by /api/v1/status/buildinfo when the binary carries no
+// module information (test binaries); TestPrometheusVersionMatchesGoMod
+// keeps it true.
+const PrometheusVersion = "3.16.0"
+
 func readBuildInfo() buildInfo {
-	bi := buildInfo{Version: "unknown", GoVersion: runtime.Version(), Branch: "unknown", BuildUser: "unknown", BuildDate: "unknown", Revision: "unknown"}
+	bi := buildInfo{Version: PrometheusVersion, GoVersion: runtime.Version(), Branch: "unknown", BuildUser: "unknown", BuildDate: "unknown", Revision: "unknown"}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return bi
 	}
 	for _, d := range info.Deps {
 		if d.Path == promModule {
-			bi.Version = prometheusVersion(d.Version)
+			bi.Version = ReleaseOf(d.Version)
 		}
 	}
 	for _, s := range info.Settings {
@@ -642,9 +648,9 @@ func readBuildInfo() buildInfo {
 	return bi
 }
 
-// prometheusVersion maps the Go module version of Prometheus (v0.316.0) to
+// ReleaseOf maps the Go module version of Prometheus (v0.316.0) to
 // the release it is (3.16.0); other forms are returned as they are.
-func prometheusVersion(mod string) string {
+func ReleaseOf(mod string) string {
 	v, ok := strings.CutPrefix(mod, "v0.")
 	if !ok {
 		return mod
