@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
 	"github.com/eventmetrics/eventmetrics/engine"
+	"github.com/eventmetrics/eventmetrics/index"
 	"github.com/eventmetrics/eventmetrics/promapi"
+	"github.com/eventmetrics/eventmetrics/query"
 )
 
 func newQueryable(t testing.TB, db *engine.DB, opts promapi.QueryableOptions) *promapi.Queryable {
@@ -197,24 +199,24 @@ func TestSameMillisecond(t *testing.T) {
 	dir := t.TempDir()
 	db := openDB(t, dir)
 	ls := engine.Labels{}
-	observe(t, db, "g", ls, 1_000_100, 1)  // ms 1
-	observe(t, db, "g", ls, 1_000_500, 2)  // ms 1
-	observe(t, db, "g", ls, 1_000_500, 3)  // ms 1, same ns, written later: wins over 2
-	observe(t, db, "g", ls, 1_000_300, 4)  // ms 1, late but earlier in time: loses
-	observe(t, db, "g", ls, 5_000_000, 5)  // ms 5, chunk A
-	observe(t, db, "g", ls, 9_000_000, 6)  // ms 9
-	observe(t, db, "g", ls, -1, 7)         // ms -1 (floor before 1970), its greatest ns: wins
-	observe(t, db, "g", ls, -1_000_000, 8) // ms -1, written later but earlier in time
-	observe(t, db, "g", ls, -1_000_001, 9) // ms -2
+	observe(t, db, "h", ls, 1_000_100, 1)  // ms 1
+	observe(t, db, "h", ls, 1_000_500, 2)  // ms 1
+	observe(t, db, "h", ls, 1_000_500, 3)  // ms 1, same ns, written later: wins over 2
+	observe(t, db, "h", ls, 1_000_300, 4)  // ms 1, late but earlier in time: loses
+	observe(t, db, "h", ls, -1, 7)         // ms -1 (floor before 1970), its greatest ns: wins
+	observe(t, db, "h", ls, -1_000_000, 8) // ms -1, written later but earlier in time
+	observe(t, db, "h", ls, -1_000_001, 9) // ms -2
 	observe(t, db, "c", ls, 2_000_000, 10) // a counter: running totals
 	observe(t, db, "c", ls, 2_000_000, 11) // two events at one ns
 	observe(t, db, "c", ls, 2_999_999, 13) // a third in the same ms
 	observe(t, db, "c", ls, 3_000_000, 14)
+	observe(t, db, "g", ls, 5_000_000, 5) // chunk A
+	observe(t, db, "g", ls, 9_000_000, 6)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// Chunk B, written later, starts before chunk A and shares its
-	// timestamp 5 ms: pebble keeps it before A (by min time), but its
+	// timestamp 5 ms: the store keeps it before A (by min time), but its
 	// point is the later write and must win.
 	db = openDB(t, dir)
 	observe(t, db, "g", ls, 4_000_000, 20)
@@ -226,17 +228,35 @@ func TestSameMillisecond(t *testing.T) {
 	defer db.Close()
 	observe(t, db, "g", ls, 9_000_000, 22) // in the head: the latest write at 9 ms
 
+	// The premise: the source hands out a younger chunk before an older one.
+	var order []uint64
+	err := db.Select("g", nil, math.MinInt64, math.MaxInt64, query.Hints{}, func(_ uint64, _ string, _ []index.Label, it query.ChunkIterator) error {
+		for it.Next() {
+			order = append(order, it.At().Seq)
+		}
+		return it.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.IsSorted(order) {
+		t.Fatalf("chunk seqs in source order %v: the test does not exercise out-of-seq chunks", order)
+	}
+
 	q, err := newQueryable(t, db, promapi.QueryableOptions{}).Querier(math.MinInt64, math.MaxInt64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	g := selectSeries(t, q, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", "g|c"))
-	if want := []sample{{-2, 9}, {-1, 7}, {1, 3}, {4, 20}, {5, 21}, {9, 22}}; !slices.Equal(g.samples["g{}"], want) {
-		t.Errorf("g: %v, want %v", g.samples["g{}"], want)
-	}
-	if want := []sample{{2, 13}, {3, 14}}; !slices.Equal(g.samples["c{}"], want) {
-		t.Errorf("c: %v, want %v", g.samples["c{}"], want)
+	g := selectSeries(t, q, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", "g|h|c"))
+	for k, want := range map[string][]sample{
+		"h{}": {{-2, 9}, {-1, 7}, {1, 3}},
+		"c{}": {{2, 13}, {3, 14}},
+		"g{}": {{4, 20}, {5, 21}, {9, 22}},
+	} {
+		if !slices.Equal(g.samples[k], want) {
+			t.Errorf("%s: %v, want %v", k, g.samples[k], want)
+		}
 	}
 }
 
