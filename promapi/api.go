@@ -164,6 +164,7 @@ func NewAPI(db *engine.DB, opts Options) (*API, error) {
 	}
 	a.mux.HandleFunc("GET /api/v1/label/{name}/values", a.wrap(a.labelValues))
 	a.mux.HandleFunc("GET /api/v1/status/buildinfo", a.wrap(a.serveBuildInfo))
+	a.mux.HandleFunc("POST /api/v1/read", a.remoteRead)
 	return a, nil
 }
 
