@@ -358,9 +358,14 @@ func (s *Server) commitKey(ctx context.Context, wr *write, hasKey bool, key uint
 		}
 	}
 	now := s.opts.Now().UnixNano()
-	err := s.appendDurable(wr, hasKey, key, now)
+	var err error
 	if hasKey {
-		s.dedup.end(key, err == nil, now)
+		acked := false
+		defer func() { s.dedup.end(key, acked, now) }()
+		err = s.appendDurable(wr, hasKey, key, now)
+		acked = err == nil
+	} else {
+		err = s.appendDurable(wr, hasKey, key, now)
 	}
 	if err != nil {
 		return nil, err
@@ -455,8 +460,8 @@ func (it *incTotals) totalLocked(db *engine.DB, ser *engine.Series) (float64, er
 		if len(row.Labels) != len(ls)+1 { // BySeries adds __name__
 			continue
 		}
-		if v := row.Values[0][0]; v == v {
-			total = v
+		if len(row.Values) > 0 && len(row.Values[0]) > 0 && row.Values[0][0] == row.Values[0][0] {
+			total = row.Values[0][0]
 		}
 	}
 	it.totals[ser.ID()] = total

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/eventmetrics/eventmetrics/client"
@@ -420,13 +421,16 @@ flags:`)
 		enc.Encode(st)
 		return 0
 	}
-	fmt.Fprintf(stdout, "series: %d\npoints: %d\ndisk:   %d bytes\n\nmetric\tseries\tpoints\n", st.Series, st.Points, st.DiskBytes)
+	fmt.Fprintf(stdout, "series: %d\npoints: %d\ndisk:   %d bytes\n\n", st.Series, st.Points, st.DiskBytes)
+	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tseries\tpoints")
 	for _, m := range st.Metrics {
-		fmt.Fprintf(stdout, "%s\t%d\t%d\n", m.Name, m.Series, m.Points)
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", m.Name, m.Series, m.Points)
 	}
-	fmt.Fprintf(stdout, "\nlabel\tvalues (cardinality)\n")
+	fmt.Fprintln(tw, "\nlabel\tvalues (cardinality)\t")
 	for _, l := range st.Labels {
-		fmt.Fprintf(stdout, "%s\t%d\n", l.Name, l.Values)
+		fmt.Fprintf(tw, "%s\t%d\t\n", l.Name, l.Values)
 	}
+	tw.Flush()
 	return 0
 }
