@@ -295,10 +295,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		return s.err
 	}
 	s.mu.Lock()
-	if s.mu.shutdown || s.mu.srv != nil {
+	if s.mu.shutdown {
 		s.mu.Unlock()
 		ln.Close()
-		return errors.New("server: Serve called after Shutdown or twice")
+		return nil
+	}
+	if s.mu.srv != nil {
+		s.mu.Unlock()
+		ln.Close()
+		return errors.New("server: Serve called twice")
 	}
 	srv := &http.Server{
 		Handler:           s,
