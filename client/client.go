@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,15 +203,21 @@ func (w *Writer) add(name string, labels engine.Labels, v float64, ts int64, inc
 	b = appendString(b, name)
 	if len(labels) > 0 {
 		b = append(b, `,"labels":{`...)
-		first := true
-		for k, val := range labels {
-			if !first {
+		// Sorted, so that every point of a series reads the same: the
+		// server resolves a series once per request.
+		var arr [16]string
+		keys := arr[:0]
+		for k := range labels {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
 				b = append(b, ',')
 			}
-			first = false
 			b = appendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, val)
+			b = appendString(b, labels[k])
 		}
 		b = append(b, '}')
 	}

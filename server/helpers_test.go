@@ -18,7 +18,7 @@ import (
 // testServer is a Server over a DB in a temporary directory, serving on
 // 127.0.0.1.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	db   *engine.DB
 	srv  *server.Server
@@ -32,12 +32,12 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startServer(t *testing.T, dir string, opts server.Options) *testServer {
+func startServer(t testing.TB, dir string, opts server.Options) *testServer {
 	t.Helper()
 	return startServerAt(t, dir, "127.0.0.1:0", opts)
 }
 
-func startServerAt(t *testing.T, dir, addr string, opts server.Options) *testServer {
+func startServerAt(t testing.TB, dir, addr string, opts server.Options) *testServer {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()

@@ -266,71 +266,71 @@ func (s *Server) ingestJSON(w http.ResponseWriter, r *http.Request) (*IngestResp
 	if err != nil {
 		return nil, err
 	}
-	var req IngestRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
-	}
-	if len(req.Points) > s.opts.MaxPointsPerRequest {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "request has %d points, more than %d", len(req.Points), s.opts.MaxPointsPerRequest)
-	}
-	id, err := batchIDOf(r, req.BatchID)
-	if err != nil {
-		return nil, err
-	}
 	now := s.opts.Now().UnixNano()
-	pts := make([]Point, len(req.Points))
-	bad := make([]error, len(req.Points))
 	var wr write
-	for i, raw := range req.Points {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		p := &pts[i]
-		if err := dec.Decode(p); err != nil {
-			bad[i] = fmt.Errorf("malformed point: %v", err)
-			continue
+	cache := make(map[string]*engine.Series) // name and labels as sent -> series
+	var key []byte
+	ls := make(map[string]string, 16)
+	bodyID, err := parseIngest(body, s.opts.MaxPointsPerRequest, func(i int, p *rawPoint) error {
+		if p.err != nil {
+			wr.reject(i, p.err)
+			return nil
 		}
-		if p.Value == nil {
-			bad[i] = errors.New("point has no value")
-			continue
+		if !p.hasValue {
+			wr.reject(i, errors.New("point has no value"))
+			return nil
 		}
-		if err := s.countSeries(&wr, seriesHash(p.Name, p.Labels)); err != nil {
-			return nil, err
+		key = append(append(append(key[:0], p.name...), 0xff), p.labels...)
+		ser := cache[string(key)]
+		if ser == nil {
+			clear(ls)
+			if p.labels != nil {
+				if err := labelsInto(p.labels, ls); err != nil {
+					wr.reject(i, fmt.Errorf("malformed point: labels: %v", err))
+					return nil
+				}
+			}
+			if err := s.countSeries(&wr, seriesHash(p.name, ls)); err != nil {
+				return err
+			}
+			var err error
+			if ser, err = s.db.Series(p.name, ls); err != nil {
+				wr.reject(i, err)
+				return nil
+			}
+			cache[string(key)] = ser
 		}
-	}
-	for i := range pts {
-		if bad[i] != nil {
-			wr.reject(i, bad[i])
-			continue
-		}
-		p := &pts[i]
-		ser, err := s.db.Series(p.Name, p.Labels)
-		if err != nil {
-			wr.reject(i, err)
-			continue
-		}
-		v := float64(*p.Value)
-		switch p.Op {
-		case "", "observe":
+		switch {
+		case !p.increment:
 			t := now
-			if p.Timestamp != nil {
-				t = int64(*p.Timestamp)
+			if p.hasTS {
+				t = p.ts
 			}
-			wr.batch.Add(ser, t, v)
-		case "increment":
-			if p.Timestamp != nil {
-				wr.reject(i, errors.New("an increment takes no timestamp: it is stamped now"))
-				continue
-			}
-			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-				wr.reject(i, fmt.Errorf("increment of %s by %v: a counter increment must be finite and >= 0", ser, v))
-				continue
-			}
-			wr.incs = append(wr.incs, incPoint{ser, v})
+			wr.batch.Add(ser, t, p.value)
+		case p.hasTS:
+			wr.reject(i, errors.New("an increment takes no timestamp: it is stamped now"))
+			return nil
+		case math.IsNaN(p.value) || math.IsInf(p.value, 0) || p.value < 0:
+			wr.reject(i, fmt.Errorf("increment of %s by %v: a counter increment must be finite and >= 0", ser, p.value))
+			return nil
 		default:
-			wr.reject(i, fmt.Errorf("unknown op %q (observe or increment)", p.Op))
-			continue
+			wr.incs = append(wr.incs, incPoint{ser, p.value})
 		}
 		wr.accepted++
+		return nil
+	})
+	var he *httpError
+	switch {
+	case errors.Is(err, errTooManyPoints):
+		return nil, errorf(http.StatusRequestEntityTooLarge, "request has more than %d points", s.opts.MaxPointsPerRequest)
+	case errors.As(err, &he):
+		return nil, err
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	id, err := batchIDOf(r, bodyID)
+	if err != nil {
+		return nil, err
 	}
 	return s.commit(r.Context(), &wr, id)
 }

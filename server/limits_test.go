@@ -62,7 +62,7 @@ func TestBadRequests(t *testing.T) {
 	}{
 		{"malformed JSON", "POST", "/em/v1/ingest", []byte(`{"points":[`), nil, 400, "malformed JSON"},
 		{"JSON of the wrong shape", "POST", "/em/v1/ingest", []byte(`{"points":{}}`), nil, 400, "malformed JSON"},
-		{"too many points", "POST", "/em/v1/ingest", manyPoints(1001, 1), nil, 413, "1001 points"},
+		{"too many points", "POST", "/em/v1/ingest", manyPoints(1001, 1), nil, 413, "more than 1000 points"},
 		{"too many series", "POST", "/em/v1/ingest", manyPoints(11, 11), nil, 413, "more than 10 distinct series"},
 		{"body too large", "POST", "/em/v1/ingest", bytes.Repeat([]byte(" "), 65<<10), nil, 413, "larger than"},
 		{"unknown encoding", "POST", "/em/v1/ingest", []byte(`{}`), map[string]string{"Content-Encoding": "br"}, 415, "Content-Encoding"},
