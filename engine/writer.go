@@ -7,9 +7,10 @@ import "time"
 // against `eventmetrics serve`, so that moving an application from an
 // embedded store to a shared server changes one constructor call.
 //
-// The methods have exactly the meaning of DB's: Observe and Increment stamp
-// the point with the writer's clock (for a client: the server's), ObserveAt
-// with ts. Sync returns once every write that returned nil before it is
+// The methods have exactly the meaning of DB's: Observe stamps the point
+// with the writer's clock now, ObserveAt with ts, and Increment stores the
+// running total stamped now (for a client: by the server, which keeps the
+// totals). Sync returns once every write that returned nil before it is
 // durable (for a client: acknowledged by the server, which acknowledges
 // only durable points), and reports a failure of any of them. Close
 // flushes and releases the writer; every call after it returns an error.

@@ -139,17 +139,17 @@ func (o *Options) withDefaults() Options {
 // Stats are the server's counters since New. The integrator exposes them
 // on /metrics through the instrumentation package.
 type Stats struct {
-	Requests            uint64 // requests answered
-	ClientErrors        uint64 // answers with a 4xx status
-	ServerErrors        uint64 // answers with a 5xx status
-	PointsAccepted      uint64 // points written (acknowledged)
-	PointsRejected      uint64 // points refused (invalid, reported per point)
-	BatchesAccepted     uint64 // write requests acknowledged
-	BatchesDeduplicated uint64 // retried batches recognized and not written again
-	BytesReceived       uint64 // request body bytes as sent
-	BytesDecoded        uint64 // request body bytes after decompression
-	InFlight            int64  // requests being served now
-	DedupKeys           int    // batch ids remembered now
+	Requests            uint64 `json:"requests"`             // requests answered
+	ClientErrors        uint64 `json:"client_errors"`        // answers with a 4xx status
+	ServerErrors        uint64 `json:"server_errors"`        // answers with a 5xx status
+	PointsAccepted      uint64 `json:"points_accepted"`      // points written (acknowledged)
+	PointsRejected      uint64 `json:"points_rejected"`      // points refused (invalid, reported per point)
+	BatchesAccepted     uint64 `json:"batches_accepted"`     // write requests acknowledged
+	BatchesDeduplicated uint64 `json:"batches_deduplicated"` // retried batches recognized and not written again
+	BytesReceived       uint64 `json:"bytes_received"`       // request body bytes as sent
+	BytesDecoded        uint64 `json:"bytes_decoded"`        // request body bytes after decompression
+	InFlight            int64  `json:"in_flight"`            // requests being served now
+	DedupKeys           int    `json:"dedup_keys"`           // batch ids remembered now
 }
 
 // Server serves the HTTP API over one engine.DB (see the package doc). It
