@@ -3,7 +3,11 @@ package server_test
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -78,8 +82,66 @@ func BenchmarkIngestJSON(b *testing.B) {
 func BenchmarkRemoteWrite(b *testing.B) {
 	ts := startServer(b, b.TempDir(), server.Options{})
 	defer ts.stop()
+	benchRemoteWrite(b, ts.url+"/api/v1/write")
+}
+
+// BenchmarkRemoteWriteVictoriaMetrics feeds the same stream to
+// VictoriaMetrics (Debian package victoria-metrics), started here on
+// 127.0.0.1 with a temporary directory, for comparison. VictoriaMetrics
+// answers before the samples are on disk (it buffers them for about a
+// second); eventmetrics answers once they are durable.
+func BenchmarkRemoteWriteVictoriaMetrics(b *testing.B) {
+	bin, err := exec.LookPath("victoria-metrics")
+	if err != nil {
+		if os.Getenv("EVENTMETRICS_REQUIRE_SERVERS") == "1" {
+			b.Fatal("victoria-metrics is not installed (apt-get install victoria-metrics)")
+		}
+		b.Skip("victoria-metrics is not installed (apt-get install victoria-metrics)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "-storageDataPath", b.TempDir(), "-httpListenAddr", addr, "-retentionPeriod", "100y", "-loggerLevel", "ERROR")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("victoria-metrics did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	benchRemoteWrite(b, "http://"+addr+"/api/v1/write")
+}
+
+// benchRemoteWrite sends remote-write requests of 100 series × 20 samples,
+// each with its own timestamps (within the last day, so that any store
+// keeps them), from 4 goroutines.
+func benchRemoteWrite(b *testing.B, url string) {
 	const perSeries = 20
 	var seq atomic.Int64
+	base0 := time.Now().Add(-24 * time.Hour).UnixMilli()
 	b.ReportAllocs()
 	b.SetParallelism(2)
 	var bodyBytes atomic.Int64
@@ -96,10 +158,10 @@ func BenchmarkRemoteWrite(b *testing.B) {
 		}
 		var raw, enc []byte
 		for pb.Next() {
-			base := seq.Add(1) * 1e6
+			base := base0 + seq.Add(1)*perSeries
 			for s := range req.Timeseries {
 				for i := range req.Timeseries[s].Samples {
-					req.Timeseries[s].Samples[i] = prompb.Sample{Timestamp: base + int64(i)*1000, Value: float64(s*i) * 0.5}
+					req.Timeseries[s].Samples[i] = prompb.Sample{Timestamp: base + int64(i), Value: float64(s*i) * 0.5}
 				}
 			}
 			n := req.Size()
@@ -113,14 +175,16 @@ func BenchmarkRemoteWrite(b *testing.B) {
 			}
 			enc = snappy.Encode(enc[:cap(enc)], raw)
 			bodyBytes.Add(int64(len(enc)))
-			hr, _ := http.NewRequest("POST", ts.url+"/api/v1/write", bytes.NewReader(enc))
+			hr, _ := http.NewRequest("POST", url, bytes.NewReader(enc))
 			hr.Header.Set("Content-Encoding", "snappy")
 			hr.Header.Set("Content-Type", "application/x-protobuf")
+			hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
 			resp, err := hc.Do(hr)
 			if err != nil {
 				b.Error(err)
 				return
 			}
+			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != 204 {
 				b.Errorf("status %d", resp.StatusCode)

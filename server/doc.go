@@ -42,7 +42,7 @@
 // its log); writes carrying increments serialize among themselves (the
 // server keeps the counters' running totals). A retry of a batch that is
 // being written waits for the first attempt and is then answered as a
-// duplicate. Handle may be called before Serve only. The server does not
+// duplicate. Handle may be called at any time. The server does not
 // own the DB: close it after Shutdown.
 //
 // Metrics: Stats returns the server's counters (requests, errors, points
