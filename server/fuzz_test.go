@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -88,4 +90,55 @@ func FuzzIngestJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDedupBounded: keys are forgotten past the window and past the
+// maximum count, oldest first; a key in flight makes a second claimant wait.
+func TestDedupBounded(t *testing.T) {
+	d := newDedup(time.Minute, 3)
+	ctx := context.Background()
+	for k := uint64(1); k <= 5; k++ {
+		if dup, err := d.begin(ctx, k); dup || err != nil {
+			t.Fatalf("key %d: %v %v", k, dup, err)
+		}
+		d.end(k, true, int64(k))
+	}
+	if d.size() != 3 {
+		t.Fatalf("size %d, want 3", d.size())
+	}
+	for k, want := range map[uint64]bool{1: false, 2: false, 3: true, 4: true, 5: true} {
+		dup, _ := d.begin(ctx, k)
+		if dup != want {
+			t.Errorf("key %d: dup %v, want %v", k, dup, want)
+		}
+		if !dup {
+			d.end(k, false, 0)
+		}
+	}
+	d.end(6, true, int64(2*time.Minute)) // expires everything older than a minute
+	if d.size() != 1 {
+		t.Errorf("size %d after the window passed, want 1", d.size())
+	}
+	// In flight: a second claimant waits, then sees the outcome.
+	if dup, _ := d.begin(ctx, 7); dup {
+		t.Fatal("fresh key is a duplicate")
+	}
+	got := make(chan bool)
+	go func() { dup, _ := d.begin(ctx, 7); got <- dup }()
+	select {
+	case <-got:
+		t.Fatal("second claimant did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	d.end(7, true, int64(2*time.Minute))
+	if !<-got {
+		t.Error("second claimant of an acknowledged key is not a duplicate")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	d.begin(ctx, 8)
+	cancel()
+	if _, err := d.begin(cctx, 8); err == nil {
+		t.Error("a cancelled wait returned no error")
+	}
+	d.end(8, false, 0)
 }
