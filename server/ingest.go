@@ -127,10 +127,10 @@ func (s *Server) acquire(ctx context.Context) error {
 
 func (s *Server) release() { <-s.writes }
 
-// readBody reads the request body within the limits, decompressing it as
-// its Content-Encoding says (identity, gzip or snappy; forceSnappy for
-// remote write, which is always snappy).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, forceSnappy bool) ([]byte, error) {
+// readRaw reads the request body as sent, within MaxBodyBytes. It runs
+// before a write slot is taken, so that clients sending slowly (bounded by
+// ReadTimeout) do not hold up the others' writes.
+func (s *Server) readRaw(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	s.stats.bytesReceived.Add(uint64(len(raw)))
 	if err != nil {
@@ -140,6 +140,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, forceSnappy bo
 		}
 		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
 	}
+	return raw, nil
+}
+
+// readBody reads the body (readRaw), takes a write slot (the caller
+// releases it when err is nil) and decompresses the body as its
+// Content-Encoding says (identity, gzip or snappy; forceSnappy for remote
+// write, which is always snappy), within MaxDecodedBytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, forceSnappy bool) ([]byte, error) {
+	raw, err := s.readRaw(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.acquire(r.Context()); err != nil {
+		return nil, err
+	}
+	body, err := s.decodeBody(r, raw, forceSnappy)
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	return body, nil
+}
+
+func (s *Server) decodeBody(r *http.Request, raw []byte, forceSnappy bool) ([]byte, error) {
 	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 	if forceSnappy && enc == "" {
 		enc = "snappy"
@@ -258,14 +282,11 @@ func (s *Server) ingestJSON(w http.ResponseWriter, r *http.Request) (*IngestResp
 	if s.err != nil {
 		return nil, errorf(http.StatusServiceUnavailable, "server cannot accept writes: %v", s.err)
 	}
-	if err := s.acquire(r.Context()); err != nil {
-		return nil, err
-	}
-	defer s.release()
 	body, err := s.readBody(w, r, false)
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	now := s.opts.Now().UnixNano()
 	var wr write
 	cache := make(map[string]*engine.Series) // name and labels as sent -> series
@@ -495,14 +516,11 @@ func (s *Server) remoteWrite(w http.ResponseWriter, r *http.Request) (*IngestRes
 	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "io.prometheus.write.v2") {
 		return nil, errorf(http.StatusUnsupportedMediaType, "remote write 2.0 is not supported: send remote write 1.0 (%s)", ct)
 	}
-	if err := s.acquire(r.Context()); err != nil {
-		return nil, err
-	}
-	defer s.release()
 	body, err := s.readBody(w, r, true)
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	var req prompb.WriteRequest
 	if err := req.Unmarshal(body); err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed remote-write protobuf: %v", err)
@@ -584,14 +602,11 @@ func (s *Server) importText(w http.ResponseWriter, r *http.Request) (*IngestResp
 	if s.err != nil {
 		return nil, errorf(http.StatusServiceUnavailable, "server cannot accept writes: %v", s.err)
 	}
-	if err := s.acquire(r.Context()); err != nil {
-		return nil, err
-	}
-	defer s.release()
 	body, err := s.readBody(w, r, false)
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	id, err := batchIDOf(r, "")
 	if err != nil {
 		return nil, err

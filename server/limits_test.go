@@ -29,6 +29,7 @@ func TestBadRequests(t *testing.T) {
 		MaxPointsPerRequest: 1000,
 		MaxSeriesPerRequest: 10,
 		MaxHeaderBytes:      4 << 10,
+		MaxConcurrentWrites: 1,
 		ReadHeaderTimeout:   300 * time.Millisecond,
 		ReadTimeout:         time.Second,
 	})
@@ -128,6 +129,15 @@ func TestBadRequests(t *testing.T) {
 	fmt.Fprintf(slowBody, "POST /em/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"points\":[")
 	if code, _ := ts.do("GET", "/em/v1/health", nil, nil); code != 200 {
 		t.Errorf("health beside slow clients: %d", code)
+	}
+	// A body arriving slowly holds no write slot: with one slot, another
+	// client's write goes through at once.
+	start := time.Now()
+	if code, resp := ts.ingest(map[string]any{"points": []json.RawMessage{pt("beside", 1, 0, nil)}}, nil); code != 200 || resp.Accepted != 1 {
+		t.Errorf("write beside a slow body: %d %+v", code, resp)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("write beside a slow body took %v", d)
 	}
 	for name, c := range map[string]net.Conn{"header": slowHeader, "body": slowBody} {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))

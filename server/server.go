@@ -45,8 +45,10 @@ type Options struct {
 	MaxSeriesPerRequest int
 	// MaxHeaderBytes bounds the request headers (default 64 KiB; 431 past it).
 	MaxHeaderBytes int
-	// MaxConcurrentWrites bounds the writes decoded at once (default 8):
-	// with MaxDecodedBytes it bounds the memory of ingestion. Others wait.
+	// MaxConcurrentWrites bounds the writes decoded and written at once
+	// (default 8): with MaxDecodedBytes it bounds the memory of decoding.
+	// Others wait. A body is read before its request takes a slot, so a
+	// slow sender holds none.
 	MaxConcurrentWrites int
 	// MaxQueryPoints bounds the points a "points" query returns (default
 	// 10,000,000).
