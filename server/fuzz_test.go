@@ -71,7 +71,7 @@ func FuzzIngestJSON(f *testing.F) {
 			}
 			g := pts[i].p
 			v := float64(*p.Value)
-			if g.name != p.Name || !g.hasValue || math.Float64bits(g.value) != math.Float64bits(v) && !(v != v && g.value != g.value) {
+			if string(g.name) != p.Name || !g.hasValue || math.Float64bits(g.value) != math.Float64bits(v) && !(v != v && g.value != g.value) {
 				t.Fatalf("point %d: read %+v, encoding/json %+v", i, g, p)
 			}
 			if (p.Timestamp != nil) != g.hasTS || p.Timestamp != nil && int64(*p.Timestamp) != g.ts {

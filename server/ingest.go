@@ -311,11 +311,11 @@ func (s *Server) ingestJSON(w http.ResponseWriter, r *http.Request) (*IngestResp
 					return nil
 				}
 			}
-			if err := s.countSeries(&wr, seriesHash(p.name, ls)); err != nil {
+			if err := s.countSeries(&wr, seriesHash(string(p.name), ls)); err != nil {
 				return err
 			}
 			var err error
-			if ser, err = s.db.Series(p.name, ls); err != nil {
+			if ser, err = s.db.Series(string(p.name), ls); err != nil {
 				wr.reject(i, err)
 				return nil
 			}

@@ -17,7 +17,7 @@ import (
 
 // rawPoint is one point as read: spans of the body, decoded on demand.
 type rawPoint struct {
-	name      string
+	name      []byte // a span of the body (or decoded, with escapes)
 	labels    []byte // the labels object as sent ("" when absent or null)
 	value     float64
 	hasValue  bool
@@ -69,37 +69,43 @@ func (r *jsonReader) expect(c byte) error {
 // str reads a string. Invalid UTF-8 is kept as sent: the engine refuses
 // it naming the point.
 func (r *jsonReader) str() (string, error) {
+	b, err := r.strBytes()
+	return string(b), err
+}
+
+// strBytes reads a string without allocating when it has no escapes: the
+// result is then a span of the body (valid as long as the body).
+func (r *jsonReader) strBytes() ([]byte, error) {
 	if err := r.expect('"'); err != nil {
-		return "", err
+		return nil, err
 	}
 	start := r.pos
 	for r.pos < len(r.b) {
 		c := r.b[r.pos]
 		switch {
 		case c == '"':
-			s := string(r.b[start:r.pos])
 			r.pos++
-			return s, nil
+			return r.b[start : r.pos-1], nil
 		case c == '\\':
 			return r.strEscaped(start)
 		case c < 0x20:
-			return "", r.syntax("control character in string")
+			return nil, r.syntax("control character in string")
 		}
 		r.pos++
 	}
-	return "", r.syntax("unterminated string")
+	return nil, r.syntax("unterminated string")
 }
 
-func (r *jsonReader) strEscaped(start int) (string, error) {
+func (r *jsonReader) strEscaped(start int) ([]byte, error) {
 	out := append([]byte(nil), r.b[start:r.pos]...)
 	for r.pos < len(r.b) {
 		c := r.b[r.pos]
 		switch {
 		case c == '"':
 			r.pos++
-			return string(out), nil
+			return out, nil
 		case c < 0x20:
-			return "", r.syntax("control character in string")
+			return nil, r.syntax("control character in string")
 		case c != '\\':
 			out = append(out, c)
 			r.pos++
@@ -126,7 +132,7 @@ func (r *jsonReader) strEscaped(start int) (string, error) {
 		case 'u':
 			r1, ok := r.hex4()
 			if !ok {
-				return "", r.syntax("bad \\u escape")
+				return nil, r.syntax("bad \\u escape")
 			}
 			if utf16.IsSurrogate(r1) {
 				if r.pos+1 < len(r.b) && r.b[r.pos] == '\\' && r.b[r.pos+1] == 'u' {
@@ -144,10 +150,10 @@ func (r *jsonReader) strEscaped(start int) (string, error) {
 			}
 			out = utf8.AppendRune(out, r1)
 		default:
-			return "", r.syntax("bad escape \\%c", e)
+			return nil, r.syntax("bad escape \\%c", e)
 		}
 	}
-	return "", r.syntax("unterminated string")
+	return nil, r.syntax("unterminated string")
 }
 
 func (r *jsonReader) hex4() (rune, bool) {
@@ -169,7 +175,7 @@ func (r *jsonReader) skip(depth int) error {
 	}
 	switch c := r.peek(); {
 	case c == '"':
-		_, err := r.str()
+		_, err := r.strBytes()
 		return err
 	case c == '{':
 		r.pos++
@@ -178,7 +184,7 @@ func (r *jsonReader) skip(depth int) error {
 			return nil
 		}
 		for {
-			if _, err := r.str(); err != nil {
+			if _, err := r.strBytes(); err != nil {
 				return err
 			}
 			if err := r.expect(':'); err != nil {
@@ -293,14 +299,14 @@ func parseIngest(b []byte, maxPoints int, fn func(i int, p *rawPoint) error) (st
 		r.pos++
 	} else {
 		for {
-			key, err := r.str()
+			key, err := r.strBytes()
 			if err != nil {
 				return "", err
 			}
 			if err := r.expect(':'); err != nil {
 				return "", err
 			}
-			switch key {
+			switch string(key) {
 			case "batch_id":
 				if r.peek() == 'n' {
 					if _, err := r.literal(); err != nil {
@@ -317,7 +323,7 @@ func parseIngest(b []byte, maxPoints int, fn func(i int, p *rawPoint) error) (st
 					return "", err
 				}
 			default:
-				return "", r.syntax("unknown field %q", truncate([]byte(key)))
+				return "", r.syntax("unknown field %q", truncate(key))
 			}
 			if r.peek() == ',' {
 				r.pos++
@@ -394,14 +400,14 @@ func (r *jsonReader) point(p *rawPoint) error {
 		}
 	}
 	for {
-		key, err := r.str()
+		key, err := r.strBytes()
 		if err != nil {
 			return err
 		}
 		if err := r.expect(':'); err != nil {
 			return err
 		}
-		switch key {
+		switch string(key) {
 		case "name":
 			if r.peek() != '"' {
 				if err := r.skip(0); err != nil {
@@ -410,7 +416,7 @@ func (r *jsonReader) point(p *rawPoint) error {
 				setErr(errors.New("malformed point: name is not a string"))
 				break
 			}
-			if p.name, err = r.str(); err != nil {
+			if p.name, err = r.strBytes(); err != nil {
 				return err
 			}
 		case "labels":
@@ -431,12 +437,12 @@ func (r *jsonReader) point(p *rawPoint) error {
 			var v float64
 			var verr error
 			if c == '"' {
-				s, err := r.str()
+				s, err := r.strBytes()
 				if err != nil {
 					return err
 				}
-				if v, verr = strconv.ParseFloat(s, 64); verr != nil {
-					verr = fmt.Errorf("malformed point: value %q is not a number", truncate([]byte(s)))
+				if v, verr = strconv.ParseFloat(string(s), 64); verr != nil {
+					verr = fmt.Errorf("malformed point: value %q is not a number", truncate(s))
 				}
 			} else {
 				lit, err := r.literal()
@@ -490,22 +496,22 @@ func (r *jsonReader) point(p *rawPoint) error {
 				setErr(errors.New("malformed point: op is not a string"))
 				break
 			}
-			op, err := r.str()
+			op, err := r.strBytes()
 			if err != nil {
 				return err
 			}
-			switch op {
+			switch string(op) {
 			case "", "observe":
 			case "increment":
 				p.increment = true
 			default:
-				setErr(fmt.Errorf("unknown op %q (observe or increment)", truncate([]byte(op))))
+				setErr(fmt.Errorf("unknown op %q (observe or increment)", truncate(op)))
 			}
 		default:
 			if err := r.skip(0); err != nil {
 				return err
 			}
-			setErr(fmt.Errorf("malformed point: unknown field %q", truncate([]byte(key))))
+			setErr(fmt.Errorf("malformed point: unknown field %q", truncate(key)))
 		}
 		if r.peek() == ',' {
 			r.pos++
