@@ -300,7 +300,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed query JSON: "+err.Error())
 		return
 	}
+	select {
+	case s.queries <- struct{}{}:
+	case <-r.Context().Done():
+		writeError(w, http.StatusServiceUnavailable, "request abandoned while waiting for a query slot")
+		return
+	}
 	resp, err := RunQuery(s.db, &req, s.opts.MaxQueryPoints)
+	<-s.queries
 	if err != nil {
 		s.queryError(w, err)
 		return

@@ -53,6 +53,10 @@ type Options struct {
 	// MaxQueryPoints bounds the points a "points" query returns (default
 	// 10,000,000).
 	MaxQueryPoints int
+	// MaxConcurrentQueries bounds the queries run at once (default 4):
+	// exact percentiles and point listings hold what they select. Others
+	// wait.
+	MaxConcurrentQueries int
 
 	// ReadHeaderTimeout (default 10s), ReadTimeout (the whole request,
 	// body included; default 60s), WriteTimeout (default 120s) and
@@ -82,7 +86,7 @@ func (o *Options) Validate() error {
 	}
 	switch {
 	case o.MaxBodyBytes < 0, o.MaxDecodedBytes < 0, o.MaxPointsPerRequest < 0, o.MaxSeriesPerRequest < 0,
-		o.MaxHeaderBytes < 0, o.MaxConcurrentWrites < 0, o.MaxQueryPoints < 0, o.DedupMax < 0:
+		o.MaxHeaderBytes < 0, o.MaxConcurrentWrites < 0, o.MaxQueryPoints < 0, o.MaxConcurrentQueries < 0, o.DedupMax < 0:
 		return errors.New("server: options: a limit is negative")
 	case o.MaxPointsPerRequest > maxPointsPerRecord:
 		return fmt.Errorf("server: options: MaxPointsPerRequest %d is above %d", o.MaxPointsPerRequest, maxPointsPerRecord)
@@ -123,6 +127,7 @@ func (o *Options) withDefaults() Options {
 	defInt(&r.MaxHeaderBytes, 64<<10)
 	defInt(&r.MaxConcurrentWrites, 8)
 	defInt(&r.MaxQueryPoints, 10_000_000)
+	defInt(&r.MaxConcurrentQueries, 4)
 	defInt(&r.DedupMax, 1_000_000)
 	defDur(&r.ReadHeaderTimeout, 10*time.Second)
 	defDur(&r.ReadTimeout, 60*time.Second)
@@ -158,14 +163,15 @@ type Stats struct {
 // is an http.Handler; Serve runs it on a listener with the limits of
 // Options.
 type Server struct {
-	db     *engine.DB
-	opts   Options
-	log    *slog.Logger
-	mux    *http.ServeMux
-	dedup  *dedup
-	writes chan struct{} // semaphore of MaxConcurrentWrites
-	incs   incTotals
-	err    error // from loading the batch ids: writes fail with it
+	db      *engine.DB
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	dedup   *dedup
+	writes  chan struct{} // semaphore of MaxConcurrentWrites
+	queries chan struct{} // semaphore of MaxConcurrentQueries
+	incs    incTotals
+	err     error // from loading the batch ids: writes fail with it
 
 	markerOnce   sync.Once
 	markerSeries *engine.Series
@@ -196,6 +202,7 @@ func New(db *engine.DB, opts Options) *Server {
 	s.err = opts.Validate()
 	s.dedup = newDedup(s.opts.DedupWindow, s.opts.DedupMax)
 	s.writes = make(chan struct{}, s.opts.MaxConcurrentWrites)
+	s.queries = make(chan struct{}, s.opts.MaxConcurrentQueries)
 	s.incs.totals = make(map[uint64]float64)
 	if s.err == nil {
 		if n, err := s.dedup.load(db, s.opts.Now()); err != nil {
