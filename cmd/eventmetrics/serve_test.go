@@ -405,6 +405,13 @@ func TestCommandsAgainstServer(t *testing.T) {
 	stopServe(t, srv)
 
 	out.Reset()
+	if code := run([]string{"query", "--data", dir, "--step", "10s", "--agg", "count", "--from", "2023-11-14T22:13:20Z", "lat"}, &out, &errb); code != 0 {
+		t.Fatalf("query --data: %d %s", code, errb.String())
+	}
+	if n := strings.Count(out.String(), "Z  10\n"); n != 5 || !strings.Contains(out.String(), "2023-11-14T22:14:00Z") {
+		t.Errorf("windows of 10 s over 50 s of points:\n%s", out.String())
+	}
+	out.Reset()
 	if code := run([]string{"export", "--format", "csv", dir, `lat{svc="a"}`}, &out, &errb); code != 0 {
 		t.Fatalf("export: %d %s", code, errb.String())
 	}
