@@ -226,6 +226,21 @@ func (wr *write) reject(i int, err error) {
 	}
 }
 
+// rejectOrAbort handles an error resolving the series of point i: bad
+// input (engine.ErrInvalid) and the series budget (engine.ErrSeriesLimit)
+// reject the point alone; anything else (the store closing or failed, an
+// I/O error) aborts the request with a 5xx, which the writer retries.
+func rejectOrAbort(wr *write, i int, err error) error {
+	if errors.Is(err, engine.ErrInvalid) || errors.Is(err, engine.ErrSeriesLimit) {
+		wr.reject(i, err)
+		return nil
+	}
+	if errors.Is(err, engine.ErrClosed) {
+		return errorf(http.StatusServiceUnavailable, "store is closed: server shutting down")
+	}
+	return fmt.Errorf("resolve series: %w", err)
+}
+
 // seriesHash hashes a name and label set independently of the map's order.
 func seriesHash(name string, ls map[string]string) uint64 {
 	h := xxhash.Sum64String(name)
@@ -316,8 +331,7 @@ func (s *Server) ingestJSON(w http.ResponseWriter, r *http.Request) (*IngestResp
 			}
 			var err error
 			if ser, err = s.db.Series(string(p.name), ls); err != nil {
-				wr.reject(i, err)
-				return nil
+				return rejectOrAbort(&wr, i, err)
 			}
 			cache[string(key)] = ser
 		}
@@ -446,12 +460,19 @@ func (s *Server) appendDurable(wr *write, hasKey bool, key uint64, now int64) er
 	return nil
 }
 
-// marker returns the series of batch ids.
+// marker returns the series of batch ids (resolved in New; an error is
+// tried again by the next write).
 func (s *Server) marker() (*engine.Series, error) {
-	s.markerOnce.Do(func() {
-		s.markerSeries, s.markerErr = s.db.Series(BatchSeries, nil)
-	})
-	return s.markerSeries, s.markerErr
+	s.markerMu.Lock()
+	defer s.markerMu.Unlock()
+	if s.markerSeries == nil {
+		ser, err := s.db.Series(BatchSeries, nil)
+		if err != nil {
+			return nil, fmt.Errorf("batch id series: %w", err)
+		}
+		s.markerSeries = ser
+	}
+	return s.markerSeries, nil
 }
 
 // incTotals holds the running totals of the counters incremented through
@@ -557,7 +578,9 @@ func (s *Server) remoteWrite(w http.ResponseWriter, r *http.Request) (*IngestRes
 		ser, err := s.db.Series(name, ls)
 		if err != nil {
 			for range ts.Samples {
-				wr.reject(i, err)
+				if err := rejectOrAbort(&wr, i, err); err != nil {
+					return nil, err
+				}
 			}
 			continue
 		}
@@ -664,7 +687,9 @@ func (s *Server) parseText(body []byte, contentType string, now int64) (*write, 
 		idx := wr.accepted + wr.rejected
 		ser, err := s.db.Series(name, ls)
 		if err != nil {
-			wr.reject(idx, err)
+			if err := rejectOrAbort(&wr, idx, err); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		t := now

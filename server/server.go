@@ -173,9 +173,8 @@ type Server struct {
 	incs    incTotals
 	err     error // from loading the batch ids: writes fail with it
 
-	markerOnce   sync.Once
-	markerSeries *engine.Series
-	markerErr    error
+	markerMu     sync.Mutex
+	markerSeries *engine.Series // guarded by markerMu
 
 	stats struct {
 		requests, clientErrors, serverErrors atomic.Uint64
@@ -205,7 +204,12 @@ func New(db *engine.DB, opts Options) *Server {
 	s.queries = make(chan struct{}, s.opts.MaxConcurrentQueries)
 	s.incs.totals = make(map[uint64]float64)
 	if s.err == nil {
-		if n, err := s.dedup.load(db, s.opts.Now()); err != nil {
+		// The batch-id series is created first, so that a series budget
+		// (engine.Options.MaxSeries) filled by other series cannot lock
+		// it out later.
+		if _, err := s.marker(); err != nil {
+			s.err = fmt.Errorf("server: %w", err)
+		} else if n, err := s.dedup.load(db, s.opts.Now()); err != nil {
 			s.err = err
 		} else if n > 0 {
 			s.log.Info("eventmetrics server: remembered batch ids", "count", n)

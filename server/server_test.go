@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/eventmetrics/eventmetrics/engine"
 	"github.com/eventmetrics/eventmetrics/query"
 	"github.com/eventmetrics/eventmetrics/server"
 )
@@ -331,5 +333,33 @@ func TestQueryAPI(t *testing.T) {
 	code, b = ts.do("GET", "/em/v1/label_values?label=svc", nil, nil)
 	if code != 200 || !strings.Contains(string(b), `"Value":"c","Series":2`) {
 		t.Errorf("label_values: %d %s", code, b)
+	}
+}
+
+// TestStoreErrors: the series budget rejects the points past it, alone; a
+// closed store answers 503, which writers retry.
+func TestStoreErrors(t *testing.T) {
+	db, err := engine.Open(t.TempDir(), &engine.Options{MaxSeries: 3}) // one for the batch ids
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(db, server.Options{Logger: quietLogger()})
+	post := func(body string) (int, string) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("POST", "/em/v1/ingest", strings.NewReader(body)))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := post(`{"batch_id":"x-1","points":[{"name":"a","value":1},{"name":"b","value":1},{"name":"c","value":1}]}`)
+	if code != 200 || !strings.Contains(body, `"accepted":2,"rejected":1`) || !strings.Contains(body, "series limit") {
+		t.Errorf("past the series budget: %d %s", code, body)
+	}
+	db.Close()
+	code, body = post(`{"points":[{"name":"a","value":1}]}`)
+	if code != 503 || !strings.Contains(body, "closed") {
+		t.Errorf("closed store: %d %s", code, body)
+	}
+	code, body = post(`{"points":[{"name":"new","value":1}]}`)
+	if code != 503 {
+		t.Errorf("closed store, new series: %d %s", code, body)
 	}
 }
