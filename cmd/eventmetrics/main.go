@@ -1,10 +1,14 @@
 // Command eventmetrics is the command line of eventmetrics.
 //
+//	eventmetrics serve        run the store in a directory as an HTTP server
+//	eventmetrics query        run a query, on a store or through a server
+//	eventmetrics export DIR   write points as JSON lines or CSV
+//	eventmetrics import       read them back, into a store or a server
+//	eventmetrics stats DIR    series, points, disk and label cardinality
 //	eventmetrics check DIR    verify every checksum and the index of a store
 //	eventmetrics compact DIR  merge chunks, apply retention, reclaim space
 //
-// (The server, `eventmetrics serve`, and the other commands come with their
-// own issues.)
+// Each command prints its flags with --help.
 package main
 
 import (
@@ -23,6 +27,16 @@ import (
 const usage = `usage: eventmetrics <command> [arguments]
 
 commands:
+  serve        run the store in --data DIR (default ./data) as an HTTP server
+               on --listen ADDR (default 127.0.0.1:9470): JSON and Prometheus
+               remote-write ingest, text import, the native query API;
+               --demo writes a stream of synthetic events to look at
+  query SEL    run a query (aggregations, percentiles, buckets, points, by
+               group and window) on a store (--data) or a server (--url);
+               prints a table, or JSON with --json
+  export DIR   write the points of a store as JSON lines or CSV
+  import       write JSON lines or CSV points into a store or a server
+  stats DIR    series, points and disk use per metric, cardinality per label
   check DIR    open the store in DIR (replaying its log), verify every chunk's
                checksums, the series entries and the postings; exit 1 if
                anything is damaged
@@ -30,6 +44,8 @@ commands:
                older than --retention, pack chunks older than --cold-after
                into compressed blocks (with --rollups tiers), and reclaim
                the space
+
+Run "eventmetrics COMMAND --help" for a command's flags.
 `
 
 func main() {
@@ -42,6 +58,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "query":
+		return queryCmd(args[1:], stdout, stderr)
+	case "export":
+		return exportCmd(args[1:], stdout, stderr)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
+	case "stats":
+		return statsCmd(args[1:], stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "compact":
