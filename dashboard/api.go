@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventmetrics/eventmetrics/engine"
 	"github.com/eventmetrics/eventmetrics/index"
 	"github.com/eventmetrics/eventmetrics/query"
 )
@@ -56,9 +57,13 @@ func (h *Handler) metrics(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := metricsResponse{Metrics: make([]metricInfo, len(names)), Series: h.db.SeriesCount()}
-	for i, n := range names {
-		resp.Metrics[i] = metricInfo{Name: n.Value, Series: n.Series}
+	resp := metricsResponse{Metrics: make([]metricInfo, 0, len(names)), Series: h.db.SeriesCount()}
+	for _, n := range names {
+		if engine.InternalName(n.Value) {
+			resp.Series -= n.Series // bookkeeping series (engine.InternalName) are not shown
+			continue
+		}
+		resp.Metrics = append(resp.Metrics, metricInfo{Name: n.Value, Series: n.Series})
 	}
 	return resp, nil
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"fmt"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -36,6 +37,13 @@ func (db *DB) ids(name string, ms []query.Matcher) (*roaring.Bitmap, error) {
 	}
 	return ids, nil
 }
+
+// InternalName reports whether a metric name is reserved for eventmetrics'
+// own bookkeeping (names starting with "__", such as the server's batch ids):
+// such series are stored and queryable by name like any other, but the
+// Prometheus API and the dashboard leave them out of listings and
+// selections.
+func InternalName(name string) bool { return strings.HasPrefix(name, "__") }
 
 // MetricNames returns the metric names, sorted, with their series counts.
 func (db *DB) MetricNames() ([]LabelValue, error) {

@@ -218,6 +218,9 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 				return err
 			}
 		}
+		if engine.InternalName(name) {
+			return nil // the engine's and server's own series (engine.InternalName)
+		}
 		if labelsOnly {
 			ok, err := overlaps(it, mint, maxt)
 			if err != nil || !ok {
@@ -452,13 +455,16 @@ func (q *querier) LabelValues(ctx context.Context, name string, hints *storage.L
 		}
 		vals = make([]string, 0, len(lv))
 		for _, v := range lv {
-			if v.Value != "" {
+			if v.Value != "" && !(name == labels.MetricName && engine.InternalName(v.Value)) {
 				vals = append(vals, v.Value)
 			}
 		}
 	} else {
 		set := map[string]struct{}{}
 		err = q.eachSeriesInRange(ctx, ms, func(metric string, ls []index.Label) {
+			if engine.InternalName(metric) {
+				return
+			}
 			if name == labels.MetricName {
 				set[metric] = struct{}{}
 				return

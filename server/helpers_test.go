@@ -37,7 +37,7 @@ func startServer(t testing.TB, dir string, opts server.Options) *testServer {
 	return startServerAt(t, dir, "127.0.0.1:0", opts)
 }
 
-func startServerAt(t testing.TB, dir, addr string, opts server.Options) *testServer {
+func startServerAt(t testing.TB, dir, addr string, opts server.Options, setup ...func(*server.Server) error) *testServer {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -52,6 +52,12 @@ func startServerAt(t testing.TB, dir, addr string, opts server.Options) *testSer
 	srv := server.New(db, opts)
 	if err := srv.Err(); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		if err := f(srv); err != nil {
+			db.Close()
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

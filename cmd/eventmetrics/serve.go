@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventmetrics/eventmetrics/client"
 	"github.com/eventmetrics/eventmetrics/engine"
+	"github.com/eventmetrics/eventmetrics/promapi"
 	"github.com/eventmetrics/eventmetrics/server"
 )
 
@@ -101,6 +102,10 @@ flags:`)
 func serveDB(db *engine.DB, opts server.Options, listen string, demo bool, grace time.Duration, stdout, stderr io.Writer, log *slog.Logger) int {
 	srv := server.New(db, opts)
 	if err := srv.Err(); err != nil {
+		fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
+		return 1
+	}
+	if err := srv.MountAll(promapi.Options{}); err != nil {
 		fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
 		return 1
 	}
