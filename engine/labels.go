@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"strings"
 	"fmt"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
