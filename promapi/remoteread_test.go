@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -262,8 +261,5 @@ func TestPrometheusRemoteRead(t *testing.T) {
 		if err != nil || v < want*0.99 || v > want*1.01 {
 			t.Fatalf("increase for %s: %s, want about %v (extrapolated)", job, got[job], want)
 		}
-	}
-	if !strings.Contains(logs.String(), "remote") && testing.Verbose() {
-		t.Log("prometheus did not log its remote read configuration")
 	}
 }
