@@ -335,7 +335,7 @@ func parseIngest(b []byte, maxPoints int, fn func(i int, p *rawPoint) error) (st
 			break
 		}
 	}
-	if r.peek() != 0 {
+	if r.ws(); r.pos < len(r.b) { // not peek: a NUL byte is data too
 		return "", r.syntax("data after the object")
 	}
 	if !seenPoints {
