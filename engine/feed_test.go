@@ -23,7 +23,7 @@ import (
 
 // feedValue identifies write i of the feed tests.
 func feedValue(i int) float64 { return float64(i) + 0.5 }
-func feedTS(i int) int64       { return 1_700_000_000_000_000_000 + int64(i)*1_000 }
+func feedTS(i int) int64      { return 1_700_000_000_000_000_000 + int64(i)*1_000 }
 
 // writeFeedPoints writes points [from, to) in batches of up to 7 points
 // over 3 series (so records hold several points).
