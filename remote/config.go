@@ -74,7 +74,9 @@ type Config struct {
 	// BatchSize is the most samples in one request (default 2000).
 	BatchSize int
 	// BatchWait is the longest a shard waits to fill a batch (default
-	// 50ms).
+	// 50ms). Raw: also how long a series' last point is held back, once the
+	// sender has caught up with the log, for a later point of the same
+	// millisecond to replace it.
 	BatchWait time.Duration
 	// QueueCapacity bounds the samples held in memory between the log and
 	// the receiver (default 100000). When full, the sender stops reading
@@ -83,7 +85,7 @@ type Config struct {
 	QueueCapacity int
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// retries (defaults 50ms and 5s). A Retry-After header is honoured, up
-	// to 10×MaxBackoff.
+	// to one minute.
 	MinBackoff, MaxBackoff time.Duration
 	// Selectors choose the exported series, in Prometheus syntax
 	// (`{__name__=~"http_.*", env="prod"}`, `up`); a series matching any of

@@ -15,8 +15,8 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/eventmetrics/eventmetrics/engine"
 )
@@ -59,14 +59,14 @@ type Sender struct {
 
 // counters are the Sender's monotonic counts (see Stats).
 type counters struct {
-	points, filtered, samples, batches, retries   atomic.Int64
-	rejected, rejectedBatches, late, collapsed    atomic.Int64
-	nan, unknownSeries, commits, commitErrors     atomic.Int64
-	queued                                        atomic.Int64
-	newestSentMs                                  atomic.Int64
-	committedSeg, committedOff                    atomic.Int64
-	readErrors                                    atomic.Int64
-	lastStatus                                    atomic.Int64
+	points, filtered, samples, batches, retries atomic.Int64
+	rejected, rejectedBatches, late, collapsed  atomic.Int64
+	nan, unknownSeries, commits, commitErrors   atomic.Int64
+	queued                                      atomic.Int64
+	newestSentMs                                atomic.Int64
+	committedSeg, committedOff                  atomic.Int64
+	readErrors                                  atomic.Int64
+	lastStatus                                  atomic.Int64
 }
 
 // New checks cfg and returns a Sender for db; Start starts it.
@@ -193,7 +193,7 @@ func (s *Sender) setErr(err error) {
 func (s *Sender) read() {
 	defer close(s.readerDone)
 	readMax := min(s.cfg.BatchSize*s.cfg.Shards, max(s.cfg.QueueCapacity/2, 1))
-	idle := time.Second
+	idle := s.cfg.BatchWait // Raw: held-back points are flushed after it
 	if s.cfg.Shape == Aggregated {
 		idle = s.cfg.Aggregation.IdleClose
 	}
@@ -392,7 +392,7 @@ func (sh *shard) send() {
 		s.stats.retries.Add(1)
 		wait := backoff
 		if retryAfter > wait {
-			wait = min(retryAfter, 10*s.cfg.MaxBackoff)
+			wait = min(retryAfter, maxRetryAfter)
 		}
 		if !sleepCtx(s.sendCtx, wait) {
 			s.stats.queued.Add(-int64(n))
@@ -500,6 +500,9 @@ func (s *Sender) post(body []byte) (int, time.Duration, error) {
 	}
 	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After")), nil
 }
+
+// maxRetryAfter bounds the wait a Retry-After header asks for.
+const maxRetryAfter = time.Minute
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.
 func retryAfter(h string) time.Duration {

@@ -28,7 +28,7 @@ type processor interface {
 func newProcessor(s *Sender, state []byte) (processor, error) {
 	r := &resolver{s: s, series: make(map[uint64]*seriesRef)}
 	if s.cfg.Shape == Raw {
-		return &rawProc{resolver: r, pending: make(map[uint64]*rawPoint), lastMs: make(map[uint64]int64)}, nil
+		return &rawProc{resolver: r, hold: s.cfg.BatchWait, pending: make(map[uint64]*rawPoint), lastMs: make(map[uint64]int64)}, nil
 	}
 	a := &aggProc{resolver: r, cfg: s.cfg.Aggregation, wins: make(map[winKey]*window)}
 	a.width = int64(a.cfg.Window)
@@ -165,23 +165,28 @@ func floorDiv(a, b int64) int64 {
 // ---- Raw ----
 
 // rawProc exports each point as a sample. A series' last point is held
-// back until a point of a later millisecond arrives or the sender has
-// caught up with the log, so that of several points in one millisecond
-// the last one (in log order) is sent, as promapi's querier keeps it.
+// back until a point of a later millisecond arrives, or the sender has
+// caught up with the log and the point has waited hold (BatchWait), so
+// that of several points in one millisecond the last one (in log order)
+// is sent, as promapi's querier keeps it. A point arriving later still
+// for a millisecond already sent is dropped and counted as collapsed.
 type rawProc struct {
 	*resolver
+	hold    time.Duration
 	pending map[uint64]*rawPoint // per series: the point held back
 	lastMs  map[uint64]int64     // per series: the millisecond last sent
 	flushed []uint64             // scratch
 }
 
 type rawPoint struct {
-	ms  int64
-	v   float64
-	pos engine.FeedPos
+	ms   int64
+	v    float64
+	pos  engine.FeedPos
+	seen time.Time // when its millisecond was first read
 }
 
 func (p *rawProc) process(dst []item, pts []engine.FeedPoint, end engine.FeedPos, caughtUp, idle bool) ([]item, engine.FeedPos, []byte) {
+	now := time.Now()
 	for i := range pts {
 		pt := &pts[i]
 		ref := p.ref(pt.Series)
@@ -196,7 +201,7 @@ func (p *rawProc) process(dst []item, pts []engine.FeedPoint, end engine.FeedPos
 				continue
 			}
 			dst = p.emit(dst, pt.Series, ref, pend)
-			pend.ms, pend.v, pend.pos = ms, pt.V, pt.Pos
+			pend.ms, pend.v, pend.pos, pend.seen = ms, pt.V, pt.Pos, now
 			continue
 		}
 		if last, ok := p.lastMs[pt.Series]; ok && last == ms {
@@ -205,24 +210,25 @@ func (p *rawProc) process(dst []item, pts []engine.FeedPoint, end engine.FeedPos
 			p.s.stats.collapsed.Add(1)
 			continue
 		}
-		p.pending[pt.Series] = &rawPoint{ms: ms, v: pt.V, pos: pt.Pos}
+		p.pending[pt.Series] = &rawPoint{ms: ms, v: pt.V, pos: pt.Pos, seen: now}
 	}
 	safe := end
 	if caughtUp {
 		p.flushed = p.flushed[:0]
-		for id := range p.pending {
-			p.flushed = append(p.flushed, id)
+		for id, pend := range p.pending {
+			if now.Sub(pend.seen) >= p.hold {
+				p.flushed = append(p.flushed, id)
+			}
 		}
 		slices.Sort(p.flushed)
 		for _, id := range p.flushed {
 			dst = p.emit(dst, id, p.series[id], p.pending[id])
 			delete(p.pending, id)
 		}
-	} else {
-		for _, pend := range p.pending {
-			if pend.pos.Less(safe) {
-				safe = pend.pos
-			}
+	}
+	for _, pend := range p.pending {
+		if pend.pos.Less(safe) {
+			safe = pend.pos
 		}
 	}
 	return dst, safe, nil
