@@ -3,7 +3,10 @@ package remote_test
 import (
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,7 +175,7 @@ func TestReceivers(t *testing.T) {
 				senders = append(senders, start(t, db, cfg))
 			}
 			base := time.Now().Add(-2*time.Minute).Truncate(time.Second).UnixNano() + 123_456 // not on a window edge
-			const n = 30_000                                                                   // 10 s per series
+			const n = 30_000                                                                  // 10 s per series
 			for i := 0; i < n; i += 3000 {
 				rwWrite(t, db, base, i, i+3000)
 				time.Sleep(20 * time.Millisecond)
@@ -192,6 +195,115 @@ func TestReceivers(t *testing.T) {
 				}
 				t.Logf("%s: %d samples in %d batches, %d retries, lag p50 %v p99 %v", kind, st.Samples, st.Batches, st.Retries, s.LagQuantile(0.5), s.LagQuantile(0.99))
 			}
+		})
+	}
+}
+
+// TestOutageChild is the eventmetrics process of TestOutage: it opens the
+// DB, starts both senders, writes the workload from where the DB stands up
+// to EVENTMETRICS_RW_N points, waits for the last windows to close and
+// stops cleanly. The parent kills it with SIGKILL in the middle.
+func TestOutageChild(t *testing.T) {
+	dir := os.Getenv("EVENTMETRICS_RW_CHILD_DIR")
+	if dir == "" {
+		t.Skip("child process of TestOutage only")
+	}
+	url := os.Getenv("EVENTMETRICS_RW_URL")
+	base, _ := strconv.ParseInt(os.Getenv("EVENTMETRICS_RW_BASE"), 10, 64)
+	n, _ := strconv.Atoi(os.Getenv("EVENTMETRICS_RW_N"))
+	db, err := engine.Open(dir, &engine.Options{SyncEvery: 50 * time.Millisecond, CheckpointBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var senders []*remote.Sender
+	for _, cfg := range rwConfigs(url) {
+		cfg.CloseTimeout = 30 * time.Second
+		cfg.CommitEvery = 100 * time.Millisecond
+		senders = append(senders, start(t, db, cfg))
+	}
+	from := 0
+	if c, err := db.Query("rw_gauge").FromBeginning().Scalar(query.Count); err == nil {
+		from = int(c)
+	}
+	fmt.Printf("from %d\n", from)
+	for i := from; i < n; i += 300 {
+		rwWrite(t, db, base, i, min(i+300, n))
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Printf("wrote %d\n", n)
+	time.Sleep(2 * time.Second) // IdleClose: the last windows close
+	for _, s := range senders {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st := s.Stats()
+		fmt.Printf("stats queued=%d samples=%d retries=%d rejected=%d late=%d\n", st.Queued, st.Samples, st.Retries, st.Rejected, st.Late)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOutage: the receiver is stopped for a while in the middle, twice,
+// and the eventmetrics process (writer and both senders) is killed with
+// SIGKILL in the middle and restarted: afterwards the receiver's totals
+// equal the engine's exactly: everything arrived, nothing counted twice.
+func TestOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: real servers and processes")
+	}
+	for _, kind := range []string{"victoria-metrics", "prometheus"} {
+		t.Run(kind, func(t *testing.T) {
+			srv := startServer(t, kind)
+			dir := t.TempDir()
+			base := time.Now().Add(-5*time.Minute).Truncate(time.Second).UnixNano() + 7_000_000
+			const n = 120_000
+			child := func() (*exec.Cmd, chan error) {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestOutageChild$", "-test.v=false")
+				cmd.Env = append(os.Environ(), "EVENTMETRICS_RW_CHILD_DIR="+dir, "EVENTMETRICS_RW_URL="+srv.writeURL(),
+					"EVENTMETRICS_RW_BASE="+strconv.FormatInt(base, 10), "EVENTMETRICS_RW_N="+strconv.Itoa(n))
+				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				return cmd, done
+			}
+			cmd, done := child()
+			time.Sleep(700 * time.Millisecond)
+			srv.shutdown()
+			time.Sleep(time.Second)
+			srv.start()
+			time.Sleep(500 * time.Millisecond)
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			t.Log("eventmetrics killed; restarting it")
+			cmd, done = child()
+			time.Sleep(800 * time.Millisecond)
+			srv.shutdown()
+			time.Sleep(800 * time.Millisecond)
+			srv.start()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("the restarted child failed: %v", err)
+				}
+			case <-time.After(120 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+				t.Fatal("the restarted child did not finish in 120 s")
+			}
+			db, err := engine.Open(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			want := engineTotals(t, db, base)
+			if want["rw_gauge count s=0"] != n/rwSeries {
+				t.Fatalf("engine totals %v", want)
+			}
+			waitTotals(t, srv, want, 60*time.Second)
 		})
 	}
 }

@@ -32,7 +32,10 @@ type Sender struct {
 	cfg    Config
 	sel    [][]*labels.Matcher
 	client *http.Client
-	shards []*shard
+	// ownClient: the client is the Sender's, its idle connections are
+	// closed by Close.
+	ownClient bool
+	shards    []*shard
 
 	feed *engine.Feed // opened by Start
 
@@ -80,7 +83,10 @@ func New(db *engine.DB, cfg Config) (*Sender, error) {
 	cfg = cfg.withDefaults()
 	s := &Sender{db: db, cfg: cfg, client: cfg.Client}
 	if s.client == nil {
-		s.client = &http.Client{}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = cfg.Shards
+		s.client = &http.Client{Transport: tr}
+		s.ownClient = true
 	}
 	p := parser.NewParser(parser.Options{})
 	for _, sel := range cfg.Selectors {
@@ -174,6 +180,9 @@ func (s *Sender) Close() error {
 	close(s.commitStop)
 	<-s.commitDone
 	err := s.commit()
+	if s.ownClient {
+		s.client.CloseIdleConnections()
+	}
 	if cerr := s.feed.Close(); err == nil && cerr != nil && !errors.Is(cerr, engine.ErrFeedClosed) {
 		err = cerr
 	}

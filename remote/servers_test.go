@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,6 +149,26 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.s.logs.Write(p)
 }
 
+// shutdown stops the server with SIGTERM (VictoriaMetrics keeps the last
+// second of acknowledged samples in memory: a SIGKILL would lose them on
+// the receiver's side), waiting up to 30 s before a SIGKILL.
+func (s *server) shutdown() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
 // stop kills the server (SIGKILL: an outage, not a clean stop).
 func (s *server) stop() {
 	s.mu.Lock()
@@ -165,10 +186,7 @@ func (s *server) base() string { return "http://127.0.0.1:" + strconv.Itoa(s.por
 
 // writeURL is the receiver's remote-write endpoint.
 func (s *server) writeURL() string {
-	if s.kind == "victoria-metrics" {
-		return s.base() + "/api/v1/write"
-	}
-	return s.base() + "/api/v1/write"
+	return s.base() + "/api/v1/write" // the same path for both
 }
 
 // query evaluates an instant PromQL (MetricsQL) query at time at and
