@@ -30,6 +30,7 @@ type Stats struct {
 	CommitErrors    int64
 	FeedSkipped     int64          // points the feed skipped (the sender fell MaxFeedLag behind)
 	Committed       engine.FeedPos // the durable cursor
+	Read            engine.FeedPos // where the sender reads the feed
 	NewestSent      time.Time      // timestamp of the newest sample acknowledged
 	LastStatus      int            // HTTP status of the last response
 	LastError       error          // the last error seen (sending, reading, committing)
@@ -64,7 +65,8 @@ func (s *Sender) Stats() Stats {
 	feed := s.feed
 	s.mu.Unlock()
 	if feed != nil {
-		st.FeedSkipped = feed.Stats().Skipped
+		fst := feed.Stats()
+		st.FeedSkipped, st.Read = fst.Skipped, fst.Read
 	}
 	return st
 }
