@@ -181,7 +181,7 @@ func (db *DB) checkpoint() error {
 			}
 		}
 	})
-	db.resetMovedFeeds(moved)
+	db.resetMovedFeedsLocked(moved)
 	if err := db.log.RemoveBefore(keep); err != nil {
 		return fmt.Errorf("remove old log segments: %w", err)
 	}

@@ -212,7 +212,7 @@ func (db *DB) Feed(name string) (*Feed, error) {
 			return nil, db.logError("create feed", err)
 		}
 		e = &feedEntry{cur: feedCursor{pos: FeedPos{Segment: seg}}}
-		if err := db.putFeedCursor(name, e.cur); err != nil {
+		if err := db.putFeedCursorLocked(name, e.cur); err != nil {
 			return nil, err
 		}
 		db.feeds[name] = e
@@ -267,11 +267,11 @@ func (db *DB) DropFeed(name string) error {
 	return nil
 }
 
-// putFeedCursor writes a feed cursor durably. Pebble's WAL is off (the
+// putFeedCursorLocked writes a feed cursor durably. Pebble's WAL is off (the
 // engine's log is the durability log), so pebble refuses a pebble.Sync
 // commit ("WAL disabled"): a write is durable once pebble has flushed its
 // memtable (sstable and MANIFEST fsynced). Caller holds ckptMu.
-func (db *DB) putFeedCursor(name string, c feedCursor) error {
+func (db *DB) putFeedCursorLocked(name string, c feedCursor) error {
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	if err := b.Set(feedKey(name), c.marshal(), nil); err != nil {
@@ -458,7 +458,7 @@ func (f *Feed) Commit(pos FeedPos, state []byte) error {
 	if c.pos.Less(pos) {
 		c.pos = pos
 	}
-	if err := db.putFeedCursor(f.name, c); err != nil {
+	if err := db.putFeedCursorLocked(f.name, c); err != nil {
 		return err
 	}
 	f.entry.cur = c
@@ -559,9 +559,9 @@ func (db *DB) moveFeedsLocked(b *pebble.Batch, seg uint64) (keep uint64, moved [
 	return keep, moved, nil
 }
 
-// resetMovedFeeds points the open feeds moved by a checkpoint at their new
+// resetMovedFeedsLocked points the open feeds moved by a checkpoint at their new
 // cursor, once that cursor is durable. Caller holds ckptMu.
-func (db *DB) resetMovedFeeds(moved []string) {
+func (db *DB) resetMovedFeedsLocked(moved []string) {
 	for _, name := range moved {
 		e := db.feeds[name]
 		f := e.open

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,7 +183,7 @@ func TestPrometheusRemoteRead(t *testing.T) {
 	l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var logs bytes.Buffer
+	var logs lockedBuffer // prometheus writes it (through os/exec's copier) while the test reads it
 	cmd := exec.CommandContext(ctx, prom, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr, cmd.Dir = &logs, &logs, dir
@@ -266,4 +267,22 @@ func TestPrometheusRemoteRead(t *testing.T) {
 	if !strings.Contains(logs.String(), "remote") && testing.Verbose() {
 		t.Log("prometheus did not log its remote read configuration")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
