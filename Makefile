@@ -8,7 +8,7 @@ race:
 	go test -race ./...
 
 fuzz:
-	FUZZTIME=60s bash -c 'for t in "./encode FuzzDecode" "./encode FuzzRoundTrip" "./wal FuzzReplay" "./index FuzzDecodeKey" "./engine FuzzLogRecord" "./engine FuzzBlock" "./compact FuzzDecodeRollups" "./server FuzzIngestJSON" "./server FuzzWriteBodies"; do set -- $$t; go test -run=^$$ -fuzz=^$$2$$ -fuzztime=$$FUZZTIME $$1 || exit 1; done'
+	FUZZTIME=60s bash -c 'for t in "./encode FuzzDecode" "./encode FuzzRoundTrip" "./wal FuzzReplay" "./wal FuzzReader" "./index FuzzDecodeKey" "./engine FuzzLogRecord" "./engine FuzzBlock" "./engine FuzzFeedCursor" "./compact FuzzDecodeRollups" "./server FuzzIngestJSON" "./server FuzzWriteBodies" "./remote FuzzAggState"; do set -- $$t; go test -run=^$$ -fuzz=^$$2$$ -fuzztime=$$FUZZTIME $$1 || exit 1; done'
 
 bench:
 	go test -run='^$$' -bench=. -benchmem -count=6 ./... | tee bench.txt

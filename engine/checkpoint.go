@@ -29,7 +29,8 @@ type ckptWork struct {
 //     record {S, next id, next seq} in one pebble batch, and flush pebble
 //     (pebble's own WAL is off, so the flush is what makes it durable; the
 //     batch is atomic either way).
-//  3. drop the written sealed chunks from memory and delete segments < S.
+//  3. drop the written sealed chunks from memory and delete segments < S,
+//     except those a feed still needs (feed.go).
 //
 // A crash before 2 completes leaves the previous checkpoint and every
 // segment since it: replay rebuilds the same heads. A crash after leaves
@@ -147,6 +148,13 @@ func (db *DB) checkpoint() error {
 			}
 		}
 	}
+	// Log retention: segments < seg are redundant for the store, but feeds
+	// may still need some (feed.go); feeds too far behind move forward, in
+	// this batch.
+	keep, moved, err := db.moveFeedsLocked(b, seg)
+	if err != nil {
+		return err
+	}
 	if err := b.Set(metaCheckpoint, meta.marshal(), nil); err != nil {
 		return err
 	}
@@ -173,7 +181,8 @@ func (db *DB) checkpoint() error {
 			}
 		}
 	})
-	if err := db.log.RemoveBefore(seg); err != nil {
+	db.resetMovedFeedsLocked(moved)
+	if err := db.log.RemoveBefore(keep); err != nil {
 		return fmt.Errorf("remove old log segments: %w", err)
 	}
 	db.stats.checkpoints.Add(1)

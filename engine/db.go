@@ -66,8 +66,11 @@ type DB struct {
 
 	// readMu lets Close wait for running queries.
 	readMu sync.RWMutex
-	// ckptMu serializes checkpoints.
+	// ckptMu serializes checkpoints, and guards feeds (feed cursors are
+	// written under it, so that a checkpoint's log retention never races
+	// with a Commit).
 	ckptMu sync.Mutex
+	feeds  map[string]*feedEntry // guarded by ckptMu; see feed.go
 
 	seriesMu sync.RWMutex
 	byKey    map[string]weak.Pointer[Series] // guarded by seriesMu; see registry.go
@@ -258,7 +261,8 @@ func (db *DB) open() error {
 		return fmt.Errorf("engine: open log: %w", err)
 	}
 	db.log = log
-	return nil
+	// Feed cursors, now that the log's first segment of this run is known.
+	return db.loadFeeds(log.Written().Segment)
 }
 
 func (db *DB) loadPostings() error {

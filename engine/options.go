@@ -84,6 +84,12 @@ type Options struct {
 	// still works).
 	NoBackgroundCompaction bool
 
+	// MaxFeedLag is how many bytes of log a feed (DB.Feed) may hold back
+	// from deletion after checkpoints (default 1 GiB). A checkpoint moves a
+	// feed further behind forward to the oldest segment it keeps, and the
+	// feed counts the points it skipped (FeedStats.Skipped).
+	MaxFeedLag int64
+
 	// RepairWAL cuts the log at a corruption found in its middle, keeping
 	// everything before it, instead of refusing to open.
 	RepairWAL bool
@@ -128,6 +134,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("engine: options: RollupAccuracy %g is outside (0, 0.5]", o.RollupAccuracy)
 	case o.WALSegmentSize < 0:
 		return errors.New("engine: options: WALSegmentSize is negative")
+	case o.MaxFeedLag < 0:
+		return errors.New("engine: options: MaxFeedLag is negative")
 	case o.CacheSize < 0:
 		return errors.New("engine: options: CacheSize is negative")
 	}
@@ -180,6 +188,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.CacheSize == 0 {
 		r.CacheSize = 32 << 20
+	}
+	if r.MaxFeedLag == 0 {
+		r.MaxFeedLag = 1 << 30
 	}
 	if r.FS == nil {
 		r.FS = vfs.Default

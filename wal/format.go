@@ -62,6 +62,9 @@ func segmentName(seg uint64) string {
 	return string(b[:])
 }
 
+// SegmentName returns the file name of segment seg in a log directory.
+func SegmentName(seg uint64) string { return segmentName(seg) }
+
 // parseSegmentName returns the number of a segment file name, and whether
 // name is one.
 func parseSegmentName(name string) (uint64, bool) {

@@ -349,11 +349,14 @@ func truncateSegment(fs vfs.FS, dir string, seg uint64, r *segmentReader, keep i
 // never allocates more than the larger of readAhead and one frame, and a
 // frame's length is checked against MaxRecordSize and the file size first.
 type segmentReader struct {
-	f      vfs.File
-	path   string
-	size   int64
-	buf    []byte // file bytes [bufOff, bufOff+len(buf))
-	bufOff int64
+	f    vfs.File
+	path string
+	size int64  // bytes that may be read
+	buf  []byte // file bytes [bufOff, bufOff+len(buf))
+	// fileSize is the file's size as last seen (Reader only: the segment
+	// being written grows).
+	fileSize int64
+	bufOff   int64
 }
 
 const readAhead = 256 << 10

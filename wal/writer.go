@@ -180,6 +180,12 @@ type Writer struct {
 
 		fileSeg  uint64 // segment the flusher has open
 		baseSize int64  // bytes of the segments present at Open
+
+		// writtenPos is the position after the last frame handed to the OS
+		// (see Written); writtenCh is closed and replaced when it moves, and
+		// closed when the flusher exits.
+		writtenPos Pos
+		writtenCh  chan struct{}
 	}
 }
 
@@ -250,6 +256,8 @@ func Open(dir string, opts Options) (*Writer, error) {
 	w.mu.durable = segmentHeaderSize
 	w.f.seqWritten = segmentHeaderSize
 	w.f.seqSynced = segmentHeaderSize
+	w.mu.writtenPos = Pos{Segment: next, Offset: segmentHeaderSize}
+	w.mu.writtenCh = make(chan struct{})
 	go w.run()
 	return w, nil
 }
@@ -633,6 +641,32 @@ func (w *Writer) Size() int64 {
 	return w.mu.baseSize + w.mu.appended
 }
 
+// Written returns the position after the last frame handed to the OS
+// (written with write(2), not necessarily fsynced). Every byte before it,
+// in its segment and in the segments before, belongs to a complete frame,
+// readable through another file handle (see Reader). It never moves back.
+func (w *Writer) Written() Pos {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.writtenPos
+}
+
+// WrittenChan returns Written and a channel that is closed once Written
+// moves past it, or once the Writer's background goroutine has stopped
+// (after Close; the channel is then already closed). In SyncInterval mode frames are
+// handed to the OS every SyncEvery (or when a buffer fills), so Written
+// moves in steps.
+func (w *Writer) WrittenChan() (Pos, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.writtenCh == nil {
+		return w.mu.writtenPos, closedChan
+	}
+	return w.mu.writtenPos, w.mu.writtenCh
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Err returns the sticky failure of the Writer, or nil.
 func (w *Writer) Err() error {
 	w.mu.Lock()
@@ -669,6 +703,12 @@ func (w *Writer) Close() error {
 // file after Open.
 func (w *Writer) run() {
 	defer close(w.done)
+	defer func() {
+		w.mu.Lock()
+		close(w.mu.writtenCh)
+		w.mu.writtenCh = nil
+		w.mu.Unlock()
+	}()
 	var tick <-chan time.Time
 	if w.mode == SyncInterval {
 		t := time.NewTicker(w.every)
@@ -719,6 +759,7 @@ func (w *Writer) flush() (exit bool) {
 
 	var err error
 	var wrote int64
+	wpos := Pos{Segment: w.f.seg, Offset: w.f.off}
 	for i := range batch {
 		c := &batch[i]
 		if c.newSeg != 0 {
@@ -733,6 +774,7 @@ func (w *Writer) flush() (exit bool) {
 			}
 			w.f.seqWritten = c.end
 			w.f.seqSynced = c.end
+			wpos = Pos{Segment: w.f.seg, Offset: w.f.off}
 		}
 		if len(c.data) > 0 {
 			if err = w.writeFile(c.data); err != nil {
@@ -743,6 +785,7 @@ func (w *Writer) flush() (exit bool) {
 				panic(fmt.Sprintf("wal: chunk ends at %d, flusher at %d+%d", c.end, w.f.seqWritten, len(c.data)))
 			}
 			w.f.seqWritten = c.end
+			wpos = Pos{Segment: w.f.seg, Offset: w.f.off}
 		}
 	}
 	synced := false
@@ -762,6 +805,11 @@ func (w *Writer) flush() (exit bool) {
 	w.mu.written = w.f.seqWritten
 	w.mu.durable = w.f.seqSynced
 	w.mu.fileSeg = w.f.seg
+	if wpos != w.mu.writtenPos && wpos.Segment != 0 {
+		w.mu.writtenPos = wpos
+		close(w.mu.writtenCh)
+		w.mu.writtenCh = make(chan struct{})
+	}
 	if err != nil {
 		w.mu.err = &failedError{err}
 		w.mu.sealedBytes = 0
