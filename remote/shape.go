@@ -88,6 +88,10 @@ func (r *resolver) ref(id uint64) *seriesRef {
 		ref.skip = true
 		return ref
 	}
+	if engine.InternalName(name) {
+		ref.skip = true // bookkeeping (the server's batch ids): never exported
+		return ref
+	}
 	lb := labels.NewScratchBuilder(len(ls) + 1 + len(r.s.cfg.ExternalLabels))
 	lb.Add(labels.MetricName, name)
 	have := make(map[string]bool, len(ls))

@@ -17,8 +17,9 @@ import (
 // server's own API: the Prometheus HTTP API and remote read (package
 // promapi) under /api/v1/, the dashboard at /, and the server's and
 // store's own metrics at /metrics (Prometheus text or OpenMetrics, package
-// expose). Call it once, before serving.
-func (s *Server) MountAll(promOpts promapi.Options) error {
+// expose), with those of extra collectors (a remote-write sender's, say).
+// Call it once, before serving.
+func (s *Server) MountAll(promOpts promapi.Options, extra ...metrics.Collector) error {
 	api, err := promapi.NewAPI(s.db, promOpts)
 	if err != nil {
 		return fmt.Errorf("server: prometheus api: %w", err)
@@ -31,8 +32,10 @@ func (s *Server) MountAll(promOpts promapi.Options) error {
 	if err != nil {
 		return err
 	}
-	if err := reg.RegisterCollector(metrics.CollectorFunc(s.collect)); err != nil {
-		return fmt.Errorf("server: metrics: %w", err)
+	for _, c := range append([]metrics.Collector{metrics.CollectorFunc(s.collect)}, extra...) {
+		if err := reg.RegisterCollector(c); err != nil {
+			return fmt.Errorf("server: metrics: %w", err)
+		}
 	}
 	s.Handle("GET /metrics", expose.Handler(reg, nil))
 	return nil

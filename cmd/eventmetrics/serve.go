@@ -12,13 +12,16 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/eventmetrics/eventmetrics/client"
 	"github.com/eventmetrics/eventmetrics/engine"
+	"github.com/eventmetrics/eventmetrics/metrics"
 	"github.com/eventmetrics/eventmetrics/promapi"
+	"github.com/eventmetrics/eventmetrics/remote"
 	"github.com/eventmetrics/eventmetrics/server"
 )
 
@@ -36,6 +39,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	maxSeries := fs.Int("max-series-per-request", 50_000, "most distinct series one write may carry")
 	maxStoreSeries := fs.Int("max-series", 0, "most series the store may hold (0 = unlimited)")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for requests in flight")
+	rwURL := fs.String("remote-write", "", "also stream everything stored to this Prometheus remote-write URL (Mimir /api/v1/push, Thanos /api/v1/receive, VictoriaMetrics /api/v1/write), resuming after restarts")
+	rwShape := fs.String("remote-write-shape", "raw", "raw (each point a sample) or aggregated (per window: _count, _sum, _bucket, quantiles)")
+	rwWindow := fs.Duration("remote-write-window", 10*time.Second, "aggregated shape: the window")
+	rwGrace := fs.Duration("remote-write-grace", 10*time.Second, "aggregated shape: how late a point may be and still count in its window")
+	rwBuckets := fs.String("remote-write-buckets", ".005,.01,.025,.05,.1,.25,.5,1,2.5,5,10", "aggregated shape: histogram bucket bounds")
+	rwQuantiles := fs.String("remote-write-quantiles", "0.5,0.9,0.99", "aggregated shape: exact quantiles per window")
+	rwHeaders := fs.String("remote-write-headers", "", "extra request headers, comma-separated K=V (e.g. X-Scope-OrgID=tenant1 for Mimir)")
+	rwMatch := fs.String("remote-write-match", "", "only series matching these selectors, ';'-separated (e.g. {job=\"api\"})")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `usage: eventmetrics serve [--data DIR] [--listen ADDR] [--token T] [--demo] [flags]
 
@@ -85,12 +96,24 @@ flags:`)
 		fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
 		return 2
 	}
+	var rw *remote.Config
+	if *rwURL != "" {
+		c, err := remoteConfig(*rwURL, *rwShape, *rwWindow, *rwGrace, *rwBuckets, *rwQuantiles, *rwHeaders, *rwMatch)
+		if err == nil {
+			err = c.Validate()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
+			return 2
+		}
+		rw = &c
+	}
 	db, err := engine.Open(*data, dbOpts)
 	if err != nil {
 		fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
 		return 1
 	}
-	code := serveDB(db, opts, *listen, *demo, *grace, stdout, stderr, log)
+	code := serveDB(db, opts, rw, *listen, *demo, *grace, stdout, stderr, log)
 	if err := db.Close(); err != nil {
 		fmt.Fprintf(stderr, "eventmetrics serve: close store: %v\n", err)
 		return 1
@@ -99,13 +122,31 @@ flags:`)
 	return code
 }
 
-func serveDB(db *engine.DB, opts server.Options, listen string, demo bool, grace time.Duration, stdout, stderr io.Writer, log *slog.Logger) int {
+func serveDB(db *engine.DB, opts server.Options, rw *remote.Config, listen string, demo bool, grace time.Duration, stdout, stderr io.Writer, log *slog.Logger) int {
 	srv := server.New(db, opts)
 	if err := srv.Err(); err != nil {
 		fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
 		return 1
 	}
-	if err := srv.MountAll(promapi.Options{}); err != nil {
+	var extra []metrics.Collector
+	if rw != nil {
+		sender, err := remote.New(db, *rw)
+		if err == nil {
+			err = sender.Start()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "eventmetrics serve: remote write: %v\n", err)
+			return 1
+		}
+		defer func() {
+			if err := sender.Close(); err != nil {
+				log.Warn("eventmetrics serve: remote write stopped", "err", err)
+			}
+		}()
+		extra = append(extra, sender)
+		log.Info("eventmetrics serve: streaming to remote write", "url", rw.URL, "shape", rw.Shape.String())
+	}
+	if err := srv.MountAll(promapi.Options{}, extra...); err != nil {
 		fmt.Fprintf(stderr, "eventmetrics serve: %v\n", err)
 		return 1
 	}
@@ -242,4 +283,51 @@ func runDemo(ctx context.Context, url, token string, log *slog.Logger) {
 			return
 		}
 	}
+}
+
+// remoteConfig builds the remote-write configuration of serve's flags.
+func remoteConfig(url, shape string, window, grace time.Duration, buckets, quantiles, headers, match string) (remote.Config, error) {
+	c := remote.Config{URL: url}
+	switch shape {
+	case "raw":
+		c.Shape = remote.Raw
+	case "aggregated":
+		c.Shape = remote.Aggregated
+		c.Aggregation.Window, c.Aggregation.Grace = window, grace
+		var err error
+		if c.Aggregation.Buckets, err = floatList(buckets); err != nil {
+			return c, fmt.Errorf("--remote-write-buckets: %w", err)
+		}
+		if c.Aggregation.Quantiles, err = floatList(quantiles); err != nil {
+			return c, fmt.Errorf("--remote-write-quantiles: %w", err)
+		}
+	default:
+		return c, fmt.Errorf("--remote-write-shape %q: raw or aggregated", shape)
+	}
+	if headers != "" {
+		c.Headers = map[string]string{}
+		for _, kv := range strings.Split(headers, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return c, fmt.Errorf("--remote-write-headers: %q is not K=V", kv)
+			}
+			c.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if match != "" {
+		c.Selectors = strings.Split(match, ";")
+	}
+	return c, nil
+}
+
+func floatList(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
