@@ -3,42 +3,24 @@ package expose_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventmetrics/eventmetrics/expose"
+	"github.com/eventmetrics/eventmetrics/internal/testutil"
 	"github.com/eventmetrics/eventmetrics/metrics"
 )
-
-// binary returns the path of a server binary, skipping the test when it
-// is missing unless EVENTMETRICS_REQUIRE_SERVERS=1 (CI), which fails it.
-func binary(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("EVENTMETRICS_REQUIRE_SERVERS") == "1" {
-			t.Fatalf("%s not in PATH and EVENTMETRICS_REQUIRE_SERVERS=1 (apt-get install prometheus)", name)
-		}
-		t.Skipf("%s not in PATH (apt-get install prometheus)", name)
-	}
-	return p
-}
 
 // TestPromtoolCheckMetrics feeds the text exposition of a registry using
 // every type, with hostile label values, to the real promtool.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := binary(t, "promtool")
+	promtool := testutil.Binary(t, "promtool", "prometheus")
 	var buf bytes.Buffer
 	if err := expose.WriteText(&buf, fullRegistry(t)); err != nil {
 		t.Fatal(err)
@@ -63,21 +45,11 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestPrometheusScrape starts a real Prometheus server on 127.0.0.1 that
 // scrapes the handler every second (OpenMetrics, as Prometheus asks for
 // it) and checks the values through Prometheus' query API.
 func TestPrometheusScrape(t *testing.T) {
-	prom := binary(t, "prometheus")
+	testutil.Binary(t, "prometheus", "prometheus")
 	r := fullRegistry(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,91 +70,22 @@ func TestPrometheusScrape(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
+	prom := testutil.StartPrometheus(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
   - job_name: eventmetrics
     static_configs:
       - targets: ['%s']
-`, ln.Addr().String())
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, prom,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port),
-	)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	}()
-
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query", port)
-	type sample struct {
-		Metric map[string]string `json:"metric"`
-		Value  [2]any            `json:"value"`
-	}
-	queryAPI := func(q string) ([]sample, error) {
-		resp, err := client.Get(api + "?query=" + url.QueryEscape(q))
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		var out struct {
-			Status string `json:"status"`
-			Error  string `json:"error"`
-			Data   struct {
-				Result []sample `json:"result"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &out); err != nil {
-			return nil, fmt.Errorf("%v: %s", err, body)
-		}
-		if out.Status != "success" {
-			return nil, fmt.Errorf("query %s: %s", q, out.Error)
-		}
-		return out.Data.Result, nil
-	}
+`, ln.Addr().String()))
+	queryAPI := func(q string) ([]testutil.Sample, error) { return prom.Query(q, time.Now()) }
 	// Wait (bounded) until the counters of every label value are in.
-	deadline := time.Now().Add(30 * time.Second)
-	var res []sample
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("prometheus exited: %v", err)
-		default:
-		}
+	var res []testutil.Sample
+	prom.Wait("a scrape", 30*time.Second, func() (bool, error) {
+		var err error
 		res, err = queryAPI(`app_http_requests_total`)
-		if err == nil && len(res) == len(weird) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no scrape in 30 s: %d results, %v", len(res), err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return err == nil && len(res) == len(weird), err
+	})
 	for _, s := range res {
 		idx := -1
 		for i, w := range weird {
@@ -193,7 +96,7 @@ scrape_configs:
 		if idx < 0 {
 			t.Fatalf("label value changed on the way: %q", s.Metric["path"])
 		}
-		if s.Value[1] != strconv.Itoa(idx+1) || s.Metric["instance_name"] != "it's \"me\"\\" || s.Metric["method"] != "GET" {
+		if s.Value != strconv.Itoa(idx+1) || s.Metric["instance_name"] != "it's \"me\"\\" || s.Metric["method"] != "GET" {
 			t.Fatalf("sample %v, want value %d", s, idx+1)
 		}
 	}
@@ -212,7 +115,7 @@ scrape_configs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res) != 1 || res[0].Value[1] != want {
+		if len(res) != 1 || res[0].Value != want {
 			t.Errorf("%s = %v, want %s", q, res, want)
 		}
 	}
@@ -223,15 +126,8 @@ scrape_configs:
 	}
 	// Updates reach Prometheus on the next scrapes.
 	metrics.Must(metrics.Must(r.CounterVec(metrics.Opts{Name: "late.arrival", Labels: []string{"k"}})).WithValues("v")).Add(41.5)
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	prom.Wait("the update scraped", 30*time.Second, func() (bool, error) {
 		res, err := queryAPI(`app_late_arrival_total{k="v"}`)
-		if err == nil && len(res) == 1 && res[0].Value[1] == "41.5" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("update not scraped: %v %v", res, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return err == nil && len(res) == 1 && res[0].Value == "41.5", err
+	})
 }

@@ -9,23 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventmetrics/eventmetrics/internal/testutil"
 	"github.com/eventmetrics/eventmetrics/promapi"
 )
-
-// promtool finds the real promtool (Debian's package "prometheus"). Without
-// it the test skips, unless EVENTMETRICS_REQUIRE_SERVERS=1 (CI), where it
-// fails.
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("EVENTMETRICS_REQUIRE_SERVERS") == "1" {
-			t.Fatalf("promtool is required (EVENTMETRICS_REQUIRE_SERVERS=1): %v", err)
-		}
-		t.Skipf("promtool not installed (apt-get install prometheus): %v", err)
-	}
-	return p
-}
 
 // runPromtool runs promtool with args, bounded in time, and returns its
 // standard output.
@@ -49,7 +35,7 @@ func runPromtool(t *testing.T, bin string, args ...string) []byte {
 // TestPromtool queries the API with the real promtool, instant and range,
 // and compares its output with the independent evaluator.
 func TestPromtool(t *testing.T) {
-	bin := promtool(t)
+	bin := testutil.Binary(t, "promtool", "prometheus")
 	s := newServer(t, promapi.Options{}) // httptest listens on 127.0.0.1
 	t.Run("instant", func(t *testing.T) {
 		for _, expr := range exprs {

@@ -2,17 +2,9 @@ package promapi_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -21,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/eventmetrics/eventmetrics/engine"
+	"github.com/eventmetrics/eventmetrics/internal/testutil"
 	"github.com/eventmetrics/eventmetrics/promapi"
 )
 
@@ -155,104 +148,32 @@ func TestRemoteRead(t *testing.T) {
 // its remote_read source (and no data of its own) answers PromQL over
 // eventmetrics' data.
 func TestPrometheusRemoteRead(t *testing.T) {
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("EVENTMETRICS_REQUIRE_SERVERS") == "1" {
-			t.Fatalf("prometheus is required (EVENTMETRICS_REQUIRE_SERVERS=1): %v", err)
-		}
-		t.Skipf("prometheus not installed (apt-get install prometheus): %v", err)
-	}
+	testutil.Binary(t, "prometheus", "prometheus")
 	end := time.Now().Truncate(time.Second)
 	h, _ := readFixture(t, end)
 	srv := httptest.NewServer(h) // 127.0.0.1
 	defer srv.Close()
-
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("remote_read:\n  - url: %s/api/v1/read\n    read_recent: true\n", srv.URL)
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+	prom := testutil.StartPrometheus(t, fmt.Sprintf("remote_read:\n  - url: %s/api/v1/read\n    read_recent: true\n", srv.URL))
+	byJob := func(q string) (map[string]string, error) {
+		res, err := prom.Query(q, end)
+		out := map[string]string{}
+		for _, r := range res {
+			out[r.Metric["job"]] = r.Value
+		}
+		return out, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, prom, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr, cmd.Dir = &logs, &logs, dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	}()
-	client := &http.Client{Timeout: 5 * time.Second}
-	defer client.CloseIdleConnections()
-	query := func(q string) (map[string]string, error) {
-		u := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s&time=%d", port, url.QueryEscape(q), end.Unix())
-		resp, err := client.Get(u)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		var out struct {
-			Status string `json:"status"`
-			Error  string `json:"error"`
-			Data   struct {
-				Result []struct {
-					Metric map[string]string `json:"metric"`
-					Value  [2]any            `json:"value"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &out); err != nil {
-			return nil, fmt.Errorf("%v: %s", err, body)
-		}
-		if out.Status != "success" {
-			return nil, fmt.Errorf("%s: %s", q, out.Error)
-		}
-		res := map[string]string{}
-		for _, r := range out.Data.Result {
-			res[r.Metric["job"]] = fmt.Sprint(r.Value[1])
-		}
-		return res, nil
-	}
-	deadline := time.Now().Add(30 * time.Second)
 	var got map[string]string
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("prometheus exited: %v", err)
-		default:
-		}
-		got, err = query(`rr_total`)
-		if err == nil && len(got) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no answer through remote read in 30 s: %v %v", got, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	prom.Wait("an answer through remote read", 30*time.Second, func() (bool, error) {
+		var err error
+		got, err = byJob(`rr_total`)
+		return err == nil && len(got) == 2, err
+	})
 	if got["a"] != "1199" || got["b"] != "2398" {
 		t.Fatalf("rr_total at the end: %v, want a=1199 b=2398", got)
 	}
 	// A range function over remote data: 5 minutes of a +1/s (a) and
 	// +2/s (b) counter.
-	got, err = query(`increase(rr_total[5m])`)
+	got, err := byJob(`increase(rr_total[5m])`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -164,7 +163,3 @@ func keys(m map[string][]sample) []string {
 	sort.Strings(ks)
 	return ks
 }
-
-// requireServers reports whether a missing server binary fails the test
-// instead of skipping it.
-func requireServers() bool { return os.Getenv("EVENTMETRICS_REQUIRE_SERVERS") == "1" }

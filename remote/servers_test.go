@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eventmetrics/eventmetrics/internal/testutil"
 )
 
 // server is a real remote-write receiver (VictoriaMetrics or Prometheus)
@@ -36,32 +37,8 @@ type server struct {
 	client *http.Client
 }
 
-// lookServer finds the binary of kind, or skips the test (fails it with
-// EVENTMETRICS_REQUIRE_SERVERS=1).
-func lookServer(t testing.TB, kind string) string {
-	bin, err := exec.LookPath(kind)
-	if err != nil {
-		if requireServers() {
-			t.Fatalf("%s is required (EVENTMETRICS_REQUIRE_SERVERS=1): %v", kind, err)
-		}
-		t.Skipf("%s not installed (apt-get install %s): %v", kind, kind, err)
-	}
-	return bin
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startServer starts a receiver of kind and waits until it answers. It is
-// killed at the end of the test.
 func startServer(t testing.TB, kind string) *server {
-	s := &server{t: t, kind: kind, bin: lookServer(t, kind), dir: t.TempDir(), port: freePort(t), client: &http.Client{Timeout: 10 * time.Second}}
+	s := &server{t: t, kind: kind, bin: testutil.Binary(t, kind, kind), dir: t.TempDir(), port: testutil.FreePort(t), client: &http.Client{Timeout: 10 * time.Second}}
 	if kind == "prometheus" {
 		// Resent samples after a restart of the sender are older than
 		// what the head holds: accepted only within the out-of-order window.
