@@ -127,6 +127,10 @@ type family struct {
 	newCell    func(f *family) metricCell
 
 	on        atomic.Bool // the node's effective level >= need
+	// ready is closed when registration is complete (level tree set): a
+	// family is in the registry's maps a little earlier, and concurrent
+	// first uses of the short API find it there.
+	ready chan struct{}
 	overflow  atomic.Uint64
 	bounds    atomic.Pointer[[]float64] // histogram buckets for new cells
 	lastSweep atomic.Int64
@@ -174,6 +178,7 @@ func (r *Registry) register(k kind, o Opts, vec bool, newCell func(*family) metr
 		maxSets:    r.maxSets,
 		newCell:    newCell,
 		cells:      make(map[string]metricCell),
+		ready:      make(chan struct{}),
 	}
 	if o.Debug {
 		f.need = Debug
@@ -262,19 +267,38 @@ func (r *Registry) register(k kind, o Opts, vec bool, newCell func(*family) metr
 	}
 	n.propagate()
 	r.treeMu.Unlock()
+	close(f.ready)
 	return f, nil
 }
 
-// init creates the single cell of a family without labels.
+// init creates the single cell of a family without labels (once: a
+// concurrent first use of the short API may call it too).
 func (f *family) initSingle() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.single != nil {
+		return
+	}
 	m := f.newCell(f)
 	c := m.base()
 	c.fam = f
 	c.pairs = f.constPairs
 	f.single = m
 	f.bind(c, f.reg.wr.Load())
+}
+
+// singleCell waits until the family is registered and returns its single
+// cell, creating it if its constructor has not yet; nil for a family with
+// labels.
+func (f *family) singleCell() metricCell {
+	<-f.ready
+	if len(f.labelNames) > 0 {
+		return nil
+	}
+	f.initSingle()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.single
 }
 
 // lookup returns the cell of the label values vals (complete, in

@@ -55,10 +55,11 @@ func (r *Registry) shortMetric(name string, k kind) (metricCell, error) {
 	f := r.byDotted[name]
 	r.mu.RUnlock()
 	if f != nil {
-		if f.single == nil {
+		m := f.singleCell()
+		if m == nil {
 			return nil, fmt.Errorf("%w: %q is a %s with labels", ErrType, name, f.kind)
 		}
-		return checkShort(name, f.single, k)
+		return checkShort(name, m, k)
 	}
 	o := Opts{Name: name, Help: name + " (short API)"}
 	var m metricCell
@@ -76,10 +77,12 @@ func (r *Registry) shortMetric(name string, k kind) (metricCell, error) {
 		r.mu.RLock()
 		f := r.byDotted[name]
 		r.mu.RUnlock()
-		if f == nil || f.single == nil {
+		if f == nil {
 			return nil, err
 		}
-		m = f.single
+		if m = f.singleCell(); m == nil {
+			return nil, err
+		}
 	}
 	r.short.Store(name, m)
 	return checkShort(name, m, k)

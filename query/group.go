@@ -350,8 +350,10 @@ func (e *evaluator) chunk(g *group, it ChunkIterator, c *Chunk) error {
 		if n == 0 {
 			return nil // NaN only: no value, no window
 		}
-		g.minT = min(g.minT, h.MinT)
-		g.maxT = max(g.maxT, h.MaxT)
+		// The first and last values' times: NaN points are not values
+		// (MinT and MaxT may be theirs).
+		g.minT = min(g.minT, h.FirstT)
+		g.maxT = max(g.maxT, h.LastT)
 		switch e.kind {
 		case evalAggs:
 			e.win(g, q.windowOf(c.MinT)).sc.addHeader(*h, c.Seq)
