@@ -126,11 +126,11 @@ type family struct {
 	node       *node
 	newCell    func(f *family) metricCell
 
-	on        atomic.Bool // the node's effective level >= need
+	on atomic.Bool // the node's effective level >= need
 	// ready is closed when registration is complete (level tree set): a
 	// family is in the registry's maps a little earlier, and concurrent
 	// first uses of the short API find it there.
-	ready chan struct{}
+	ready     chan struct{}
 	overflow  atomic.Uint64
 	bounds    atomic.Pointer[[]float64] // histogram buckets for new cells
 	lastSweep atomic.Int64
