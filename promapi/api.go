@@ -548,25 +548,7 @@ func mergeLabels(sets [][]*labels.Matcher, limit int, fn func(ms []*labels.Match
 }
 
 func (a *API) labelNames(r *http.Request) result {
-	limit, err := parseLimit(r.Form.Get("limit"))
-	if err != nil {
-		return result{err: badData("limit", err)}
-	}
-	mint, maxt, aerr := timeRange(r)
-	if aerr != nil {
-		return result{err: aerr}
-	}
-	sets, aerr := a.matcherSets(r)
-	if aerr != nil {
-		return result{err: aerr}
-	}
-	q, err := a.queryable.Querier(mint, maxt)
-	if err != nil {
-		return result{err: toAPIError(err)}
-	}
-	defer q.Close()
-	hints := labelHints(limit)
-	return mergeLabels(sets, limit, func(ms []*labels.Matcher) ([]string, error) {
+	return a.labelList(r, func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, error) {
 		names, _, err := q.LabelNames(r.Context(), hints, ms...)
 		return names, err
 	})
@@ -580,6 +562,15 @@ func (a *API) labelValues(r *http.Request) result {
 	if !model.UTF8Validation.IsValidLabelName(name) {
 		return result{err: &apiError{errorBadData, fmt.Errorf("invalid label name: %q", name)}}
 	}
+	return a.labelList(r, func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, error) {
+		vals, _, err := q.LabelValues(r.Context(), name, hints, ms...)
+		return vals, err
+	})
+}
+
+// labelList answers a label listing: the request's limit, time range and
+// match[] sets, list called once per set, the results merged.
+func (a *API) labelList(r *http.Request, list func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, error)) result {
 	limit, err := parseLimit(r.Form.Get("limit"))
 	if err != nil {
 		return result{err: badData("limit", err)}
@@ -598,10 +589,7 @@ func (a *API) labelValues(r *http.Request) result {
 	}
 	defer q.Close()
 	hints := labelHints(limit)
-	return mergeLabels(sets, limit, func(ms []*labels.Matcher) ([]string, error) {
-		vals, _, err := q.LabelValues(r.Context(), name, hints, ms...)
-		return vals, err
-	})
+	return mergeLabels(sets, limit, func(ms []*labels.Matcher) ([]string, error) { return list(q, hints, ms) })
 }
 
 // buildInfo is the answer of /api/v1/status/buildinfo. Version is the

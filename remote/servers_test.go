@@ -2,12 +2,8 @@ package remote_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,38 +172,15 @@ func (s *server) query(q string, at time.Time, lbl string) (map[string]float64, 
 			resp.Body.Close()
 		}
 	}
-	u := fmt.Sprintf("%s/api/v1/query?query=%s&time=%.3f", s.base(), url.QueryEscape(q), float64(at.UnixMilli())/1e3)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := s.client.Do(req)
+	samples, err := testutil.Query(s.client, s.base(), q, at) // the client has a 10 s timeout
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", q, err, body)
-	}
-	if out.Status != "success" {
-		return nil, fmt.Errorf("%s: %s", q, out.Error)
-	}
 	res := map[string]float64{}
-	for _, r := range out.Data.Result {
-		str, _ := r.Value[1].(string)
-		v, err := strconv.ParseFloat(str, 64)
+	for _, r := range samples {
+		v, err := strconv.ParseFloat(r.Value, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s: value %v", q, r.Value[1])
+			return nil, fmt.Errorf("%s: value %v", q, r.Value)
 		}
 		res[r.Metric[lbl]] = v
 	}

@@ -279,9 +279,9 @@ func batchIDOf(r *http.Request, body string) (string, error) {
 	return id, nil
 }
 
-// handleIngest is POST /em/v1/ingest.
-func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.ingestJSON(w, r)
+// answerWrite answers a write request with its IngestResponse (422 when
+// every point was rejected), or with its error.
+func (s *Server) answerWrite(w http.ResponseWriter, resp *IngestResponse, err error) {
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -291,6 +291,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, status, resp)
+}
+
+// handleIngest is POST /em/v1/ingest.
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.ingestJSON(w, r)
+	s.answerWrite(w, resp, err)
 }
 
 func (s *Server) ingestJSON(w http.ResponseWriter, r *http.Request) (*IngestResponse, error) {
@@ -610,15 +616,7 @@ func (s *Server) remoteWrite(w http.ResponseWriter, r *http.Request) (*IngestRes
 // with the time of the request.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.importText(w, r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	status := http.StatusOK
-	if resp.Accepted == 0 && resp.Rejected > 0 {
-		status = http.StatusUnprocessableEntity
-	}
-	writeJSON(w, status, resp)
+	s.answerWrite(w, resp, err)
 }
 
 func (s *Server) importText(w http.ResponseWriter, r *http.Request) (*IngestResponse, error) {

@@ -215,3 +215,20 @@ func dirBytes(dir string) int64 {
 	})
 	return n
 }
+
+// parseArgs parses a command's flags and checks that nargs arguments
+// follow them. When it fails it has printed why (or the usage) and returns
+// the exit code: 0 for --help, 2 for a usage error.
+func parseArgs(fs *flag.FlagSet, args []string, nargs int) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
+}

@@ -50,15 +50,8 @@ SELECTOR is name, name{label="v",other=~"re.*"} or {label="v"}. Examples:
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+	if code, ok := parseArgs(fs, args, 1); !ok {
+		return code
 	}
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "eventmetrics query: "+format+"\n", a...)

@@ -63,15 +63,8 @@ finish the requests in flight, sync and close the store.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return 2
+	if code, ok := parseArgs(fs, args, 0); !ok {
+		return code
 	}
 	if *token == "" {
 		*token = os.Getenv("EVENTMETRICS_TOKEN")
