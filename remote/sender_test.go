@@ -140,7 +140,14 @@ func TestAggregated(t *testing.T) {
 	observe(t, lat, baseNs+14*sec, 5) // watermark 14s: window 0 is within grace (ends 10 + 5 > 14)
 	observe(t, lat, baseNs+3*sec, 5)  // late but within grace: included in window 0
 	observe(t, lat, baseNs+16*sec, 9) // watermark 16s: window 0 closes
-	observe(t, lat, baseNs+4*sec, 1)  // too late: counted
+	// The sender must have read the points so far (and closed window 0)
+	// before the next one is written: otherwise both come in one read and
+	// the order of closing and adding depends on timing.
+	if err := db.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the first eight points read", func() bool { return s.Stats().Points >= 8 })
+	observe(t, lat, baseNs+4*sec, 1) // too late: counted
 	w0 := (baseNs + 10*sec) / 1e6
 	w1 := (baseNs + 20*sec) / 1e6
 	want := map[string][]sample{
